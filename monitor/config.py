@@ -1,0 +1,59 @@
+"""Settings: the one place that reads ``os.environ``.
+
+Every process builds one frozen :class:`Settings` at start-up (``Settings.from_env()``) and
+passes it down; nothing else looks at the environment. Secrets are :class:`SecretStr`, so they
+print as ``**********`` in logs, reprs and errors.
+
+| variable | meaning | default |
+|---|---|---|
+| ``NEWSWATCH_KAFKA_BOOTSTRAP`` | Kafka bootstrap servers, ``host:port[,host:port]`` | ``localhost:9092`` |
+| ``NEWSWATCH_TOPIC_NAMESPACE`` | first word of every Kafka topic name (``news.articles``) | ``news`` |
+| ``NEWSWATCH_CACHE`` | where downloaded Kafka jars and local broker data live | ``~/.cache/newswatch`` |
+| ``NEWSWATCH_LOG_LEVEL`` | ``DEBUG``, ``INFO``, ``WARNING`` ... | ``INFO`` |
+| ``NEWSWATCH_USER_AGENT`` | User-Agent sent to feed hosts | ``newswatch/<version> (+project URL)`` |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from monitor import __version__
+
+DEFAULT_USER_AGENT = f"newswatch/{__version__} (+https://github.com/newswatch/newswatch)"
+
+
+class Settings(BaseModel):
+    """Process-wide configuration, immutable once built."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kafka_bootstrap: str = "localhost:9092"
+    topic_namespace: str = Field(default="news", pattern=r"^[A-Za-z0-9._-]+$")
+    cache_dir: Path = Path("~/.cache/newswatch").expanduser()
+    log_level: str = "INFO"
+    user_agent: str = DEFAULT_USER_AGENT
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``NEWSWATCH_*`` variables (``os.environ`` by default)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name, key in (
+            ("kafka_bootstrap", "NEWSWATCH_KAFKA_BOOTSTRAP"),
+            ("topic_namespace", "NEWSWATCH_TOPIC_NAMESPACE"),
+            ("log_level", "NEWSWATCH_LOG_LEVEL"),
+            ("user_agent", "NEWSWATCH_USER_AGENT"),
+        ):
+            if env.get(key):
+                values[name] = env[key]
+        if env.get("NEWSWATCH_CACHE"):
+            values["cache_dir"] = Path(env["NEWSWATCH_CACHE"]).expanduser()
+        return cls(**values)
+
+    def topic(self, thing: str) -> str:
+        """Name a Kafka topic: ``topic("articles")`` is ``news.articles``."""
+        return f"{self.topic_namespace}.{thing}"
