@@ -1,0 +1,167 @@
+"""Kafka through kafka-python: the producer, group consumers and topic set-up the poller uses.
+
+In: a bootstrap string (``host:port[,host:port]``). Out: configured kafka-python clients and
+topics that exist. This is the only module that imports kafka-python; the worker talks to Kafka
+through Faust (aiokafka) instead. It never swallows a failed send: :func:`wait_all` raises
+:class:`KafkaError`, and the caller decides what that feed's poll outcome is.
+
+::
+
+    ensure_topics(bootstrap, [TopicSpec("news.articles", partitions=6)])
+    producer = make_producer(bootstrap, client_id="newswatch-poller")
+    wait_all([producer.send("news.articles", key=b"id", value=b"{...}")])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "GroupConsumer", "KafkaError", "Producer", "RebalanceListener", "TopicPartition",
+    "TopicSpec", "ensure_topics", "make_group_consumer", "make_producer", "partition_count",
+    "partition_for", "wait_all",
+]
+
+Producer = KafkaProducer
+GroupConsumer = KafkaConsumer
+
+#: Kafka refuses larger requests by default (message.max.bytes is about 1 MB); the articles we
+#: publish are capped well below this in :mod:`monitor.article`.
+MAX_REQUEST_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A Kafka topic to create when it is missing (an existing one is left as it is)."""
+
+    name: str
+    partitions: int = 1
+    replication: int = 1
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+def make_producer(bootstrap: str, *, client_id: str) -> KafkaProducer:
+    """Return an idempotent producer that waits for every in-sync replica (``acks=all``)."""
+    return KafkaProducer(
+        bootstrap_servers=bootstrap.split(","),
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_request_size=MAX_REQUEST_BYTES,
+    )
+
+
+def make_group_consumer(bootstrap: str, *, group_id: str, client_id: str) -> KafkaConsumer:
+    """Return a consumer in ``group_id`` that never commits: its users read from the start."""
+    return KafkaConsumer(
+        bootstrap_servers=bootstrap.split(","),
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+
+
+class RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Calls ``on_assigned`` / ``on_revoked`` with the partition numbers that moved."""
+
+    def __init__(self, *, on_assigned: Callable[[list[int]], None],
+                 on_revoked: Callable[[list[int]], None]) -> None:
+        self._on_assigned = on_assigned
+        self._on_revoked = on_revoked
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self._on_revoked(sorted(tp.partition for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self._on_assigned(sorted(tp.partition for tp in assigned))
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """Return the partition Kafka's default partitioner puts ``key`` in (murmur2, as in Java)."""
+    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
+
+
+def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], *, timeout: float = 60.0) -> None:
+    """Create the topics that do not exist yet; wait for the broker while it is starting."""
+    specs = list(specs)
+    admin = _admin(bootstrap, timeout)
+    try:
+        existing = set(admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if not missing:
+            return
+        # Another process may create one between our look and our request: that is fine.
+        with contextlib.suppress(TopicAlreadyExistsError):
+            admin.create_topics([
+                NewTopic(name=s.name, num_partitions=s.partitions,
+                         replication_factor=s.replication, topic_configs=dict(s.config))
+                for s in missing], timeout_ms=int(timeout * 1000))
+        for spec in missing:
+            log.info("created Kafka topic %s (%d partitions)", spec.name, spec.partitions)
+        _wait_for_metadata(admin, [s.name for s in missing], timeout)
+    finally:
+        admin.close()
+
+
+def partition_count(bootstrap: str, topic: str, *, timeout: float = 60.0) -> int:
+    """Return how many partitions ``topic`` has."""
+    admin = _admin(bootstrap, timeout)
+    try:
+        return _partitions(admin, topic)
+    finally:
+        admin.close()
+
+
+def wait_all(futures: Iterable[Any], *, timeout: float = 60.0) -> None:
+    """Block until Kafka acknowledged every send; raise the first :class:`KafkaError`."""
+    deadline = time.monotonic() + timeout
+    for future in futures:
+        future.get(timeout=max(deadline - time.monotonic(), 0.1))
+
+
+def _admin(bootstrap: str, timeout: float) -> KafkaAdminClient:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return KafkaAdminClient(bootstrap_servers=bootstrap.split(","),
+                                    client_id="newswatch-admin")
+        except KafkaError as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.info("waiting for Kafka at %s: %s", bootstrap, exc)
+            time.sleep(1.0)
+
+
+def _partitions(admin: KafkaAdminClient, topic: str) -> int:
+    described = admin.describe_topics([topic])
+    if not described or described[0].get("error_code"):
+        raise KafkaError(f"Kafka topic {topic} is not known to the broker")
+    return len(described[0]["partitions"])
+
+
+def _wait_for_metadata(admin: KafkaAdminClient, names: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while True:
+            try:
+                if _partitions(admin, name) > 0:
+                    break
+            except KafkaError:
+                pass
+            if time.monotonic() > deadline:
+                raise KafkaError(f"Kafka topic {name} did not appear within {timeout:g} s")
+            time.sleep(0.1)
