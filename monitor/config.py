@@ -4,13 +4,14 @@ Every process builds one frozen :class:`Settings` at start-up (``Settings.from_e
 passes it down; nothing else looks at the environment. Secrets are :class:`SecretStr`, so they
 print as ``**********`` in logs, reprs and errors.
 
-| variable | meaning | default |
-|---|---|---|
-| ``NEWSWATCH_KAFKA_BOOTSTRAP`` | Kafka bootstrap servers, ``host:port[,host:port]`` | ``localhost:9092`` |
-| ``NEWSWATCH_TOPIC_NAMESPACE`` | first word of every Kafka topic name (``news.articles``) | ``news`` |
-| ``NEWSWATCH_CACHE`` | where downloaded Kafka jars and local broker data live | ``~/.cache/newswatch`` |
-| ``NEWSWATCH_LOG_LEVEL`` | ``DEBUG``, ``INFO``, ``WARNING`` ... | ``INFO`` |
-| ``NEWSWATCH_USER_AGENT`` | User-Agent sent to feed hosts | ``newswatch/<version> (+project URL)`` |
+- ``NEWSWATCH_KAFKA_BOOTSTRAP``: Kafka bootstrap servers, ``host:port[,host:port]``
+  (default ``localhost:9092``);
+- ``NEWSWATCH_TOPIC_NAMESPACE``: first word of every Kafka topic name, ``news.articles``
+  (default ``news``);
+- ``NEWSWATCH_CACHE``: downloaded Kafka jars, local broker and worker data
+  (default ``~/.cache/newswatch``);
+- ``NEWSWATCH_LOG_LEVEL``: ``DEBUG``, ``INFO``, ``WARNING`` ... (default ``INFO``);
+- ``NEWSWATCH_USER_AGENT``: sent to feed hosts (default ``newswatch/<version> (+URL)``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,7 +43,7 @@ class Settings(BaseModel):
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``NEWSWATCH_*`` variables (``os.environ`` by default)."""
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         for name, key in (
             ("kafka_bootstrap", "NEWSWATCH_KAFKA_BOOTSTRAP"),
             ("topic_namespace", "NEWSWATCH_TOPIC_NAMESPACE"),

@@ -67,16 +67,16 @@ Route = Reply | Callable[[Request], Reply]
 
 
 class HTTPServer:
-    """A threaded HTTP server on a free port of 127.0.0.1; use it as a context manager."""
+    """A threaded HTTP server on a free port of ``host`` (a loopback address); a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self._lock = threading.Lock()
         self._routes: dict[str, Route] = {}
         self.requests: list[Request] = []
         self.streams: list[Stream] = []
         self.in_flight = 0
         self.max_in_flight = 0
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = _Server((host, 0), _Handler)
         self._server.owner = self
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={
             "poll_interval": 0.01}, name="test-http-server", daemon=True)
@@ -87,7 +87,7 @@ class HTTPServer:
 
     def url(self, path: str = "/") -> str:
         """Return the absolute URL of ``path`` on this server."""
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self._server.server_address[0]}:{self.port}{path}"
 
     def route(self, path: str, reply: Route | None = None, /, **fields: Any) -> None:
         """Answer ``path`` (query string included, if any) with a Reply, a callable or fields."""

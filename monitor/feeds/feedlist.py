@@ -71,8 +71,9 @@ def load_feeds(path: str | Path, text: str | None = None) -> tuple[FeedConfig, .
         if feed is None:
             continue
         if feed.id in seen:
+            first = seen[feed.id]
             errors.append(doc.error(("feeds", index, "id"),
-                                    f"duplicate feed id {feed.id!r} (first at feeds[{seen[feed.id]}])"))
+                                    f"duplicate feed id {feed.id!r} (first at feeds[{first}])"))
             continue
         seen[feed.id] = index
         feeds.append(feed)
@@ -113,7 +114,7 @@ def _feed(doc: YamlDoc, at: FieldPath, item: Any, errors: list[ConfigError]) -> 
     fulltext = item.get("fulltext", False)
     if not isinstance(fulltext, bool):
         errors.append(doc.error((*at, "fulltext"), "expected true or false"))
-    if len(errors) > before:
+    if len(errors) > before or not isinstance(feed_id, str) or not isinstance(url, str):
         return None
     return FeedConfig(id=feed_id, url=url, outlet=item["outlet"].strip(), language=language,
                       interval=interval, fulltext=fulltext)

@@ -1,0 +1,158 @@
+"""The message contracts every stage shares: what goes on ``news.articles``.
+
+An :class:`Article` is decided once, in the poller, and read unchanged by every later stage.
+Messages are JSON (encoded with orjson) and carry ``"schema": 1``; a reader that meets another
+version or a malformed message raises :class:`MessageError`, which a stage turns into a
+dead-letter record with the reason. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+SCHEMA_VERSION: Literal[1] = 1
+#: Longest ``text`` an article carries. A whole book pasted into a feed must still fit one Kafka
+#: message (about 1 MB); the start of a report is what tagging needs.
+MAX_TEXT_CHARS = 200_000
+
+
+class MessageError(ValueError):
+    """A Kafka message that this version cannot read; the text says why."""
+
+
+def make_article_id(*, canonical_url: str | None, feed_id: str, guid: str | None,
+                    title: str, published_at: datetime | None) -> str:
+    """Return the article's stable identity: 32 hex characters of a SHA-256.
+
+    Order, first that applies:
+    - the canonical URL (tracking parameters already removed), so the same page reached from
+      two feeds, or with different ``utm_*`` tails, is one article;
+    - the feed and the entry's guid, for entries without a usable link;
+    - the feed, title and publication date, for entries with neither.
+    """
+    if canonical_url:
+        basis = "url\0" + canonical_url
+    elif guid:
+        basis = f"guid\0{feed_id}\0{guid}"
+    else:
+        when = published_at.isoformat() if published_at else ""
+        basis = f"title\0{feed_id}\0{title}\0{when}"
+    return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32]
+
+
+class Article(BaseModel):
+    """One item of one feed, normalized. Key on Kafka: ``article_id``."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_: Literal[1] = Field(default=SCHEMA_VERSION, alias="schema")
+    article_id: str = Field(min_length=1)
+    url: str | None = None
+    canonical_url: str | None = None
+    feed_id: str = Field(min_length=1)
+    outlet: str = ""
+    title: str = ""
+    summary: str = ""
+    text: str = ""
+    language: str | None = None
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    published_at: datetime | None = None
+    fetched_at: datetime
+
+    @field_validator("text", "summary")
+    @classmethod
+    def _capped(cls, value: str) -> str:
+        return value[:MAX_TEXT_CHARS]
+
+    @field_validator("published_at", "fetched_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def to_json(self) -> bytes:
+        """Encode as the wire format: JSON with ``"schema": 1`` and UTC ISO-8601 dates."""
+        return orjson.dumps(self.model_dump(mode="json", by_alias=True))
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Article:
+        """Decode a ``news.articles`` message; raise :class:`MessageError` with the reason."""
+        return _decode(cls, data)
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _decode(model: type[_M], data: bytes | str) -> _M:
+    try:
+        raw = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise MessageError(f"not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise MessageError(f"expected a JSON object, got {type(raw).__name__}")
+    version = raw.get("schema")
+    if version != SCHEMA_VERSION:
+        raise MessageError(f"unsupported schema version {version!r} (this reader knows 1)")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "message"
+        raise MessageError(f"{where}: {first['msg']}") from None
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class Match(BaseModel):
+    """An article that satisfied one watch topic, with the evidence. Key: the watch topic id."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_: Literal[1] = Field(default=SCHEMA_VERSION, alias="schema")
+    article: Article
+    topic_id: str
+    topic_title: str = ""
+    severity: str = "medium"
+    score: float
+    evidence: tuple[dict[str, Any], ...] = ()
+    sentences: tuple[dict[str, Any], ...] = ()
+    matched_at: datetime
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", by_alias=True))
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Match:
+        """Decode a ``news.matches`` message; raise :class:`MessageError` with the reason."""
+        return _decode(cls, data)
+
+
+def dead_letter(*, stage: str, reason: str, topic: str, partition: int | None,
+                offset: int | None, key: bytes | None, value: bytes | None,
+                failed_at: datetime | None = None) -> bytes:
+    """Encode the record a stage writes to ``news.<stage>.dead`` for a message it cannot read.
+
+    The original bytes are kept (as text when they decode, else latin-1 escaped) so that an
+    operator can fix and replay them.
+    """
+    def text(raw: bytes | None) -> str | None:
+        return None if raw is None else raw.decode("utf-8", "backslashreplace")
+
+    return orjson.dumps({
+        "schema": SCHEMA_VERSION, "stage": stage, "reason": reason,
+        "source": {"topic": topic, "partition": partition, "offset": offset},
+        "key": text(key), "value": text(value),
+        "failed_at": (failed_at or utcnow()).isoformat(),
+    })
