@@ -1,0 +1,254 @@
+"""The poll loop: which feed is due, fetch it, parse it, publish what is new, remember.
+
+In: the validated feed list, a :class:`~monitor.feeds.fetch.Fetcher`, the feed ownership and
+state from :mod:`monitor.feeds.state`. Out: one ``news.articles`` message per new article (key
+``article_id``) and one state record per poll. It must never let one feed stop or delay the
+others: every failure of a feed becomes one log line, one metric sample and a backoff for that
+feed alone.
+
+One poll of one feed, in order:
+1. fetch with the stored ETag / Last-Modified; 304 → done;
+2. same body hash as last time → done, without parsing (feedparser is the costly step);
+3. parse and normalize; drop ids already seen;
+4. for ``fulltext`` feeds, fetch each new article's page and extract its main text;
+5. publish, wait for Kafka's acknowledgement, and only then write the new state, so a crash in
+   between republishes (the worker drops exact duplicates) rather than loses articles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from monitor import bus
+from monitor.article import Article, utcnow
+from monitor.config import Settings
+from monitor.feeds.extract import extract_main_text
+from monitor.feeds.feedlist import FeedConfig
+from monitor.feeds.fetch import Fetcher, FetchError, Validators, backoff_delay, jittered
+from monitor.feeds.normalize import normalize_feed
+from monitor.feeds.parse import FeedParseError, parse_feed
+from monitor.feeds.state import FeedOwnership, FeedState
+from monitor.metrics import PollerMetrics
+
+log = logging.getLogger(__name__)
+
+#: How many feeds one process fetches at the same time (the per-host limit applies as well).
+MAX_CONCURRENT_POLLS = 64
+#: Fulltext pages fetched at once per feed.
+FULLTEXT_CONCURRENCY = 4
+ARTICLE_PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
+
+
+@dataclass
+class _Schedule:
+    due: float = 0.0
+    running: bool = False
+    failures: int = 0
+
+
+@dataclass
+class Poller:
+    """Polls the feeds this process owns, forever or once."""
+
+    settings: Settings
+    feeds: Sequence[FeedConfig]
+    fetcher: Fetcher
+    ownership: FeedOwnership
+    metrics: PollerMetrics
+    rng: random.Random = field(default_factory=random.Random)
+    _producer: bus.Producer | None = None
+    _schedule: dict[str, _Schedule] = field(default_factory=dict)
+    _slots: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_POLLS))
+
+    def __post_init__(self) -> None:
+        self.articles_topic = self.settings.topic("articles")
+        bus.ensure_topics(self.settings.kafka_bootstrap, [bus.TopicSpec(self.articles_topic,
+                                                                         partitions=6)])
+        self._producer = bus.make_producer(self.settings.kafka_bootstrap,
+                                           client_id="newswatch-poller")
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.flush(timeout=30)
+            self._producer.close(timeout=10)
+            self._producer = None
+
+    # -- the two ways to run -----------------------------------------------------------------
+    async def run_once(self) -> int:
+        """Poll every owned feed once; return how many articles were published."""
+        # Creating news.articles above may have set off a rebalance: take the settled share.
+        await asyncio.to_thread(self.ownership.wait_ready, 60.0)
+        owned = [f for f in self.feeds if self.ownership.owns(f.id)]
+        self._export_ownership()
+        counts = await asyncio.gather(*(self._guarded_poll(f) for f in owned))
+        return sum(counts)
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Poll each owned feed when due, with jitter and per-feed backoff, until ``stop``."""
+        now = time.monotonic()
+        for feed in self.feeds:
+            # Spread the first polls over a few seconds so a restart is not a thundering herd.
+            first = now + self.rng.uniform(0, min(feed.interval, 5))
+            self._schedule[feed.id] = _Schedule(due=first)
+        tasks: set[asyncio.Task[int]] = set()
+        while not stop.is_set():
+            self._export_ownership()
+            now = time.monotonic()
+            for feed in self.feeds:
+                slot = self._schedule[feed.id]
+                if slot.running or slot.due > now or not self.ownership.owns(feed.id):
+                    continue
+                slot.running = True
+                task = asyncio.create_task(self._scheduled_poll(feed, slot))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=0.25)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- one poll ---------------------------------------------------------------------------
+    async def _scheduled_poll(self, feed: FeedConfig, slot: _Schedule) -> int:
+        try:
+            published, ok, retry_after = await self._poll(feed)
+        finally:
+            slot.running = False
+        if ok:
+            slot.failures = 0
+            slot.due = time.monotonic() + jittered(feed.interval, rng=self.rng)
+        else:
+            slot.failures += 1
+            delay = backoff_delay(slot.failures, base=min(feed.interval, 60.0),
+                                  retry_after=retry_after, cap=max(feed.interval * 8, 3600),
+                                  rng=self.rng)
+            slot.due = time.monotonic() + max(delay, min(feed.interval, 60.0))
+        return published
+
+    async def _guarded_poll(self, feed: FeedConfig) -> int:
+        published, _, _ = await self._poll(feed)
+        return published
+
+    async def _poll(self, feed: FeedConfig) -> tuple[int, bool, float | None]:
+        """Poll one feed; return (articles published, succeeded, Retry-After seconds)."""
+        async with self._slots:
+            try:
+                return await self._poll_unguarded(feed)
+            except Exception:
+                # A bug triggered by one feed's content must not stop the other feeds.
+                log.exception("poll failed unexpectedly", extra={"feed_id": feed.id})
+                self.metrics.polls.labels(feed.id, "invalid").inc()
+                return 0, False, None
+
+    async def _poll_unguarded(self, feed: FeedConfig) -> tuple[int, bool, float | None]:
+        state = self.ownership.get(feed.id)
+        started = time.perf_counter()
+        try:
+            result = await self.fetcher.fetch(
+                feed.url, Validators(etag=state.etag, last_modified=state.last_modified))
+        except FetchError as exc:
+            self.metrics.fetch_duration.observe(time.perf_counter() - started)
+            self.metrics.polls.labels(feed.id, exc.kind).inc()
+            log.warning("feed %s: fetch failed (%s): %s", feed.id, exc.kind, exc,
+                        extra={"feed_id": feed.id, "outcome": exc.kind})
+            return 0, False, exc.retry_after
+        self.metrics.fetch_duration.observe(result.elapsed)
+        fetched_at = utcnow()
+        if result.status == 304:
+            self._succeeded(feed, state, "not_modified")
+            return 0, True, None
+        body_hash = hashlib.sha256(result.body).hexdigest()
+        if body_hash == state.body_hash:
+            self._succeeded(feed, state.model_copy(update={
+                "etag": result.validators.etag, "last_modified": result.validators.last_modified,
+            }), "unchanged")
+            return 0, True, None
+        try:
+            parsed = await asyncio.to_thread(parse_feed, result.body, url=result.url,
+                                             content_type=result.content_type)
+        except FeedParseError as exc:
+            self.metrics.polls.labels(feed.id, "not_a_feed").inc()
+            log.warning("feed %s: not a feed: %s", feed.id, exc,
+                        extra={"feed_id": feed.id, "outcome": "not_a_feed"})
+            return 0, False, None
+        if parsed.problem:
+            self.metrics.parse_problems.labels(feed.id).inc()
+            log.info("feed %s: malformed document parsed leniently: %s", feed.id, parsed.problem,
+                     extra={"feed_id": feed.id})
+        articles = normalize_feed(parsed, feed=feed, fetched_at=fetched_at, base_url=result.url)
+        seen = set(state.seen)
+        new = [a for a in articles if a.article_id not in seen]
+        self.metrics.items_seen.labels(feed.id).inc(len(articles) - len(new))
+        if feed.fulltext and new:
+            new = await self._add_fulltext(feed, new)
+        try:
+            await self._publish(new)
+        except bus.KafkaError as exc:
+            self.metrics.publish_errors.labels(feed.id).inc(len(new))
+            self.metrics.polls.labels(feed.id, "publish_error").inc()
+            log.error("feed %s: publishing %d articles failed: %s", feed.id, len(new), exc,
+                      extra={"feed_id": feed.id, "outcome": "publish_error"})
+            return 0, False, None
+        self.metrics.items_published.labels(feed.id).inc(len(new))
+        for article in new:
+            self._observe_lag(article.published_at, fetched_at)
+            log.info("published %s | %s | %s", feed.id, article.title[:120], article.url,
+                     extra={"feed_id": feed.id, "article_id": article.article_id})
+        self._succeeded(feed, state.model_copy(update={
+            "etag": result.validators.etag,
+            "last_modified": result.validators.last_modified,
+            "body_hash": body_hash,
+            "seen": state.remember(a.article_id for a in articles),
+        }), "ok")
+        return len(new), True, None
+
+    def _succeeded(self, feed: FeedConfig, state: FeedState, outcome: str) -> None:
+        now = time.time()
+        self.ownership.put(state.model_copy(update={"last_success": now, "failures": 0}))
+        self.metrics.polls.labels(feed.id, outcome).inc()
+        self.metrics.last_success.labels(feed.id).set(now)
+
+    async def _publish(self, articles: list[Article]) -> None:
+        assert self._producer is not None
+        futures = [self._producer.send(self.articles_topic, key=a.article_id.encode(),
+                                       value=a.to_json()) for a in articles]
+        if futures:
+            await asyncio.to_thread(bus.wait_all, futures)
+
+    async def _add_fulltext(self, feed: FeedConfig, articles: list[Article]) -> list[Article]:
+        limit = asyncio.Semaphore(FULLTEXT_CONCURRENCY)
+
+        async def one(article: Article) -> Article:
+            if not article.url:
+                return article
+            async with limit:
+                try:
+                    page = await self.fetcher.fetch(article.url, accept=ARTICLE_PAGE_ACCEPT)
+                except FetchError as exc:
+                    log.info("feed %s: article page not fetched (%s); keeping the summary",
+                             feed.id, exc.kind, extra={"feed_id": feed.id})
+                    return article
+            text = await asyncio.to_thread(extract_main_text, page.body, url=page.url)
+            if not text or len(text) <= len(article.text):
+                return article
+            return article.model_copy(update={"text": text})
+
+        return list(await asyncio.gather(*(one(a) for a in articles)))
+
+    def _observe_lag(self, published_at: datetime | None, fetched_at: datetime) -> None:
+        if published_at is not None:
+            lag = (fetched_at - published_at).total_seconds()
+            if lag >= 0:
+                self.metrics.publish_lag.observe(lag)
+
+    def _export_ownership(self) -> None:
+        for feed in self.feeds:
+            self.metrics.feed_owned.labels(feed.id).set(1 if self.ownership.owns(feed.id) else 0)

@@ -1,0 +1,94 @@
+"""Every Prometheus metric of newswatch, in one place, built against a registry passed in.
+
+Names follow ``newswatch_<stage>_<thing>_<unit>``. Labels come from closed sets only: feed id
+(from the feeds file), watch topic id, channel, outcome. Never URLs, titles or error texts.
+Tests build a fresh ``CollectorRegistry`` per instance, so two pollers in one process (or one
+test after another) never share counters.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+#: Outcomes of one poll of one feed. Fetch failures use ``FetchError.kind``.
+POLL_OUTCOMES = (
+    "ok", "not_modified", "unchanged", "not_a_feed", "publish_error",
+    "timeout", "connect", "http_4xx", "http_5xx", "too_large", "too_many_redirects",
+    "rate_limited", "invalid",
+)
+
+_LATENCY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 12 * 3600, 86400)
+
+
+class PollerMetrics:
+    """What ``newswatch poll`` exports on ``/metrics``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.polls = Counter(
+            "newswatch_poller_polls_total", "Polls of a feed, by outcome.",
+            ["feed_id", "outcome"], registry=registry)
+        self.fetch_duration = Histogram(
+            "newswatch_poller_fetch_duration_seconds",
+            "Time to fetch one feed document, successful or not.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30), registry=registry)
+        self.items_published = Counter(
+            "newswatch_poller_items_published_total", "New articles published to Kafka.",
+            ["feed_id"], registry=registry)
+        self.items_seen = Counter(
+            "newswatch_poller_items_already_seen_total",
+            "Items skipped because an earlier poll already published them.",
+            ["feed_id"], registry=registry)
+        self.last_success = Gauge(
+            "newswatch_poller_last_success_timestamp_seconds",
+            "Unix time of the feed's last successful poll (200 or 304).",
+            ["feed_id"], registry=registry)
+        self.publish_errors = Counter(
+            "newswatch_poller_publish_errors_total",
+            "Articles that Kafka did not accept; they are retried at the next poll.",
+            ["feed_id"], registry=registry)
+        self.parse_problems = Counter(
+            "newswatch_poller_parse_problems_total",
+            "Feed documents that were malformed but parsed leniently.",
+            ["feed_id"], registry=registry)
+        self.feed_owned = Gauge(
+            "newswatch_poller_feed_owned",
+            "1 when this poller process currently polls the feed, else 0.",
+            ["feed_id"], registry=registry)
+        self.publish_lag = Histogram(
+            "newswatch_poller_published_to_fetched_seconds",
+            "From an article's published time to the poll that found it.",
+            buckets=_LATENCY_BUCKETS, registry=registry)
+
+
+class TaggerMetrics:
+    """What the worker's tagging agent exports (beside Faust's own sensor metrics)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.articles = Counter(
+            "newswatch_tagger_articles_total",
+            "Articles read from news.articles, by outcome (tagged, duplicate, dead).",
+            ["outcome"], registry=registry)
+        self.matches = Counter(
+            "newswatch_tagger_matches_total", "Matches written, by watch topic.",
+            ["topic_id"], registry=registry)
+        self.tag_duration = Histogram(
+            "newswatch_tagger_tag_duration_seconds",
+            "Time to decode, match and encode one article.",
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1),
+            registry=registry)
+        self.fetched_to_matched = Histogram(
+            "newswatch_tagger_fetched_to_matched_seconds",
+            "From the poll that found an article to its match being written.",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300), registry=registry)
+        self.watch_topics = Gauge(
+            "newswatch_tagger_watch_topics", "Watch topics currently loaded.", registry=registry)
+        self.reloads = Counter(
+            "newswatch_tagger_reloads_total",
+            "Reloads of the watch-topic directory, by outcome (ok, error).",
+            ["outcome"], registry=registry)
+        self.dead_letters = Counter(
+            "newswatch_worker_dead_letters_total",
+            "Messages a stage could not read, written to its dead-letter topic.",
+            ["stage"], registry=registry)

@@ -1,0 +1,227 @@
+"""The poller against the real broker: feeds served by a local HTTP server end on news.articles.
+
+Each test gets fresh Kafka topics (``kafka_settings``); ``newswatch poll`` runs as a separate
+process, the way ops run it, except where a test reads the poller's metrics in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from monitor import bus
+from monitor.config import Settings
+from monitor.feeds.feedlist import FeedConfig
+from monitor.feeds.fetch import Fetcher
+from monitor.feeds.poller import Poller
+from monitor.feeds.state import STATE_PARTITIONS, FeedOwnership
+from monitor.metrics import PollerMetrics
+from tests.httpserver import HTTPServer, Reply
+from tests.kafkaread import read_topic
+
+pytestmark = pytest.mark.kafka
+
+WHEN = datetime(2023, 9, 15, 2, 0, tzinfo=UTC)
+
+
+def rss(feed: str, items: list[tuple[str, str]]) -> bytes:
+    """An RSS 2.0 document with ``(slug, title)`` items whose links are relative."""
+    body = "".join(
+        f"<item><title>{title}</title><link>/{feed}/{slug}.html?utm_source=rss</link>"
+        f"<description>&lt;p&gt;{title} &amp;mdash; a report from Seoul.&lt;/p&gt;</description>"
+        f"<pubDate>{format_datetime(WHEN + timedelta(minutes=i))}</pubDate></item>"
+        for i, (slug, title) in enumerate(items))
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+            f"<title>{feed}</title><link>/</link>{body}</channel></rss>").encode()
+
+
+def write_feeds(path: Path, feeds: list[tuple[str, str]], interval: str = "5m") -> Path:
+    path.write_text("feeds:\n" + "".join(
+        f"  - id: {feed_id}\n    url: {url}\n    outlet: Outlet {feed_id}\n"
+        f"    language: en\n    interval: {interval}\n" for feed_id, url in feeds))
+    return path
+
+
+def poller_env(settings: Settings, user_agent: str = "newswatch-test/1") -> dict[str, str]:
+    return {**os.environ, "NEWSWATCH_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+            "NEWSWATCH_TOPIC_NAMESPACE": settings.topic_namespace,
+            "NEWSWATCH_CACHE": str(settings.cache_dir), "NEWSWATCH_USER_AGENT": user_agent}
+
+
+def poll_once(settings: Settings, feeds_file: Path) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([sys.executable, "-m", "monitor", "poll", "--once", "--feeds",
+                           str(feeds_file)], env=poller_env(settings), capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def articles_on(settings: Settings) -> list[dict[str, object]]:
+    return [orjson.loads(r.value) for r in read_topic(settings.kafka_bootstrap,
+                                                       settings.topic("articles"))]
+
+
+@pytest.fixture
+def server() -> Iterator[HTTPServer]:
+    with HTTPServer() as http_server:
+        yield http_server
+
+
+def test_poll_once_publishes_each_item_once_and_later_polls_only_what_is_new(
+        kafka_settings: Settings, server: HTTPServer, tmp_path: Path) -> None:
+    # "seoul" answers with an ETag (so the second poll is a 304); "un" has no validators
+    # (so the second poll compares body hashes) and gains one item before the second poll.
+    server.route("/seoul.xml", body=rss("seoul", [("edscg", "Allies meet in Seoul on deterrence"),
+                                                  ("ncg", "Nuclear group to meet again")]),
+                 headers={"ETag": '"v1"', "Content-Type": "application/rss+xml"})
+    un_items = [("1718", "Council panel report on sanctions")]
+    server.route("/un.xml", lambda request: Reply(body=rss("un", un_items)))
+    feeds = write_feeds(tmp_path / "feeds.yaml", [("seoul", server.url("/seoul.xml")),
+                                                   ("un", server.url("/un.xml"))])
+
+    poll_once(kafka_settings, feeds)
+    first = read_topic(kafka_settings.kafka_bootstrap, kafka_settings.topic("articles"))
+    articles = [orjson.loads(r.value) for r in first]
+    assert sorted(a["title"] for a in articles) == [
+        "Allies meet in Seoul on deterrence", "Council panel report on sanctions",
+        "Nuclear group to meet again"]
+    assert all(r.key.decode() == orjson.loads(r.value)["article_id"] for r in first)
+    by_title = {a["title"]: a for a in articles}
+    edscg = by_title["Allies meet in Seoul on deterrence"]
+    assert edscg["feed_id"] == "seoul"
+    assert edscg["outlet"] == "Outlet seoul"
+    assert edscg["url"] == server.url("/seoul/edscg.html?utm_source=rss")
+    assert edscg["canonical_url"] == server.url("/seoul/edscg.html")
+    assert edscg["text"] == "Allies meet in Seoul on deterrence — a report from Seoul."
+    assert edscg["published_at"] == "2023-09-15T02:00:00Z"
+    assert edscg["schema"] == 1
+
+    un_items.append(("panel", "Russia vetoes renewal of the panel"))
+    poll_once(kafka_settings, feeds)
+    titles = [a["title"] for a in articles_on(kafka_settings)]
+    assert len(titles) == 4
+    assert titles.count("Russia vetoes renewal of the panel") == 1
+    second_seoul = server.requests_to("/seoul.xml")[-1]
+    assert second_seoul.headers["If-None-Match"] == '"v1"'
+
+    # A third process, with no local files at all, finds everything already seen.
+    poll_once(kafka_settings, feeds)
+    assert len(articles_on(kafka_settings)) == 4
+
+
+def test_two_pollers_split_the_feeds_without_polling_the_same_one(
+        kafka_settings: Settings, server: HTTPServer, tmp_path: Path) -> None:
+    ids = [f"feed{i:02d}" for i in range(24)]
+    # Range assignment gives each of two pollers half of the state partitions: make sure the
+    # feed ids land in both halves, or the test could not tell a split from no split.
+    halves = {bus.partition_for(i.encode(), STATE_PARTITIONS) < STATE_PARTITIONS // 2 for i in ids}
+    assert halves == {True, False}
+    for feed_id in ids:
+        server.route(f"/{feed_id}.xml", body=rss(feed_id, [("a", f"Report of {feed_id}")]))
+    feeds = write_feeds(tmp_path / "feeds.yaml",
+                        [(i, server.url(f"/{i}.xml")) for i in ids], interval="1s")
+    command = [sys.executable, "-m", "monitor", "poll", "--feeds", str(feeds)]
+    logs = [tmp_path / f"poller-{n}.log" for n in (1, 2)]
+    with logs[0].open("w") as log1, logs[1].open("w") as log2:
+        pollers = [subprocess.Popen(command, env=poller_env(kafka_settings, f"poller-{n}/1"),
+                                    stdout=log, stderr=subprocess.STDOUT)
+                   for n, log in ((1, log1), (2, log2))]
+        try:
+            by_agent = _wait_for_a_clean_split(server, ids, timeout=90)
+        finally:
+            for poller in pollers:
+                poller.send_signal(signal.SIGINT)
+            codes = [p.wait(timeout=60) for p in pollers]
+    assert codes == [0, 0], [log.read_text()[-2000:] for log in logs]
+    one, two = by_agent.get("poller-1/1", set()), by_agent.get("poller-2/1", set())
+    assert one and two
+    assert one.isdisjoint(two)
+    assert one | two == {f"/{i}.xml" for i in ids}
+    published = articles_on(kafka_settings)
+    assert {a["feed_id"] for a in published} == set(ids)
+
+
+def _wait_for_a_clean_split(server: HTTPServer, ids: list[str],
+                            timeout: float) -> dict[str, set[str]]:
+    """Return who polled what in the first 3-second window in which both pollers polled."""
+    deadline = time.monotonic() + timeout
+    by_agent: dict[str, set[str]] = {}
+    while time.monotonic() < deadline:
+        start = time.monotonic()
+        time.sleep(3)
+        by_agent = {}
+        for request in list(server.requests):
+            if request.time >= start:
+                by_agent.setdefault(request.headers["User-Agent"], set()).add(request.path)
+        if len(by_agent) == 2 and sum(map(len, by_agent.values())) >= len(ids):
+            return by_agent
+    return by_agent
+
+
+async def test_broken_feeds_each_give_a_metric_and_never_hold_up_the_good_one(
+        kafka_settings: Settings, server: HTTPServer) -> None:
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">'
+            + b"".join(b'<!ENTITY %c "%s">' % (98 + i, (b"&%c;" % (97 + i)) * 10)
+                       for i in range(8))
+            + b']><rss version="2.0"><channel><title>&i;</title><item><title>&i;</title>'
+              b"</item></channel></rss>")
+    server.route("/good.xml", body=rss("good", [("one", "Council renews Libya measures")]))
+    server.route("/slow.xml", body=b"", delay=3.0)
+    server.route("/gone.xml", status=404, body=b"gone")
+    server.route("/broken.xml", status=500, body=b"oops")
+    server.route("/html.xml", body=b"<!doctype html><html><body><p>Hello</p></body></html>",
+                 headers={"Content-Type": "text/html"})
+    server.route("/huge.xml", body=iter([b"<rss>" + b" " * (1024 * 1024)] * 50))
+    server.route("/bomb.xml", body=bomb)
+    server.route("/bytes.xml", body=bytes(range(256)) * 64)
+    feeds = [FeedConfig(id=name, url=server.url(f"/{name}.xml"), outlet=name)
+             for name in ("good", "slow", "gone", "broken", "html", "huge", "bomb", "bytes")]
+    registry = CollectorRegistry()
+    ownership = FeedOwnership(kafka_settings)
+    ownership.start()
+    try:
+        assert ownership.wait_ready(60)
+        async with Fetcher(user_agent="newswatch-test/1", timeout=1.0) as fetcher:
+            poller = Poller(settings=kafka_settings, feeds=feeds, fetcher=fetcher,
+                            ownership=ownership, metrics=PollerMetrics(registry))
+            try:
+                started = time.time()
+                assert await poller.run_once() >= 1
+            finally:
+                poller.close()
+    finally:
+        ownership.close()
+
+    def polls(feed_id: str) -> dict[str, float]:
+        return {s.labels["outcome"]: s.value
+                for metric in registry.collect() if metric.name == "newswatch_poller_polls"
+                for s in metric.samples
+                if s.name.endswith("_total") and s.labels["feed_id"] == feed_id}
+
+    assert polls("good") == {"ok": 1.0}
+    assert polls("slow") == {"timeout": 1.0}
+    assert polls("gone") == {"http_4xx": 1.0}
+    assert polls("broken") == {"http_5xx": 1.0}
+    assert polls("html") == {"not_a_feed": 1.0}
+    assert polls("huge") == {"too_large": 1.0}
+    assert set(polls("bomb")) <= {"not_a_feed", "ok"}
+    assert polls("bytes") == {"not_a_feed": 1.0}
+    published = articles_on(kafka_settings)
+    # The bomb's entities were never expanded: at most a short, literal title got through.
+    assert all(len(str(a["title"])) < 100 for a in published)
+    [good] = [a for a in published if a["feed_id"] == "good"]
+    assert good["title"] == "Council renews Libya measures"
+    # The good feed was fetched while the slow one was still waiting for its answer.
+    fetched = datetime.fromisoformat(str(good["fetched_at"]))
+    assert fetched.timestamp() - started < 1.0
