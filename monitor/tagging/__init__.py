@@ -1,0 +1,13 @@
+"""Tag articles with the watch topics they match.
+
+- ``text``: normalization shared by terms and articles; sentences and paragraphs with offsets.
+- ``rules``: ``topics/*.yaml`` and ``topics/entities/*.yaml`` → validated :class:`WatchTopic`.
+- ``match``: one automaton for all watch topics → :class:`TopicMatch` with evidence.
+- ``commands``: ``newswatch topics check|explain`` and ``newswatch tag``.
+- ``stage``: one ``news.articles`` message in, its ``news.matches`` messages out.
+"""
+
+from monitor.tagging.match import Evidence, Matcher, TopicMatch
+from monitor.tagging.rules import WatchTopic, load_rules
+
+__all__ = ["Evidence", "Matcher", "TopicMatch", "WatchTopic", "load_rules"]

@@ -1,0 +1,265 @@
+"""The analysts' commands: ``newswatch topics check|explain`` and ``newswatch tag``.
+
+In: command-line arguments, watch-topic files, articles from a file or standard input. Out:
+reports on standard output, errors on standard error, an exit code (0 fine, 1 something to
+fix, 2 the watch topics themselves are invalid). The only module of the tagging package that
+reads files other than YAML or prints.
+
+    newswatch topics check [DIR]                 # validate; run each topic's examples
+    newswatch topics explain TOPIC FILE|-        # why an article does (not) match
+    newswatch tag --input F.jsonl [--output F|-] [--topics DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from monitor.tagging.match import Explanation, Matcher
+from monitor.yamlfile import ConfigError, ConfigErrors
+
+DEFAULT_TOPICS = Path("topics")
+
+
+def add_commands(subparsers: Any) -> None:
+    """Register ``topics`` (``check``, ``explain``) and ``tag`` on an argparse sub-parser set.
+
+    Each sets ``func``, called as ``func(args)`` (a second argument is accepted and ignored)
+    and returning the exit code.
+    """
+    topics = subparsers.add_parser("topics", help="check watch topics, explain a match")
+    topics.set_defaults(func=_usage(topics))
+    commands = topics.add_subparsers(title="topics commands", metavar="COMMAND")
+
+    check = commands.add_parser(
+        "check", help="validate every watch topic and entity, and run their examples")
+    check.add_argument("directory", nargs="?", type=Path, default=DEFAULT_TOPICS,
+                       help="watch-topic directory (default: topics)")
+    check.set_defaults(func=run_check)
+
+    explain = commands.add_parser(
+        "explain", help="show, group by group, why an article does or does not match")
+    explain.add_argument("topic", help="watch topic id, e.g. nk-russia-arms")
+    explain.add_argument("file", help="article as JSON {title, text} or plain text (first "
+                                      "line = title); - reads standard input")
+    explain.add_argument("--topics", type=Path, default=DEFAULT_TOPICS,
+                         help="watch-topic directory (default: topics)")
+    explain.set_defaults(func=run_explain)
+
+    tag = subparsers.add_parser("tag", help="tag a JSON-lines file of articles offline")
+    tag.add_argument("--input", required=True, type=Path,
+                     help="one JSON article per line: id, title, text (url, published, "
+                          "language optional)")
+    tag.add_argument("--output", default="-", help="where to write results (default: -)")
+    tag.add_argument("--topics", type=Path, default=DEFAULT_TOPICS,
+                     help="watch-topic directory (default: topics)")
+    tag.set_defaults(func=run_tag)
+
+
+def _usage(parser: argparse.ArgumentParser) -> Any:
+    def show(args: argparse.Namespace, settings: object = None) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+    return show
+
+
+# --- topics check ---------------------------------------------------------------------------
+
+
+def run_check(args: argparse.Namespace, settings: object = None, *,
+              out: TextIO | None = None) -> int:
+    """Validate a watch-topic directory and run every example; print every problem."""
+    out = out or sys.stdout
+    try:
+        matcher = Matcher.from_dir(args.directory)
+    except ConfigError as exc:
+        print(exc, file=out)
+        return 1
+    except ConfigErrors as exc:
+        for error in exc.errors:
+            print(error, file=out)
+        print(f"{len(exc.errors)} error{'s' if len(exc.errors) != 1 else ''}", file=out)
+        return 1
+    failures = check_examples(matcher)
+    for failure in failures:
+        print(failure, file=out)
+    if failures:
+        print(f"{len(failures)} example{'s' if len(failures) != 1 else ''} failed", file=out)
+        return 1
+    examples = sum(len(t.examples) for t in matcher.watch_topics)
+    print(f"ok: {len(matcher.watch_topics)} watch topics, {len(matcher.entities)} entities"
+          + (f", {examples} examples" if examples else ""), file=out)
+    return 0
+
+
+def check_examples(matcher: Matcher) -> list[ConfigError]:
+    """Run each watch topic's ``examples``; return one error per example that fails."""
+    errors = []
+    for topic in matcher.watch_topics:
+        counters = {True: 0, False: 0}
+        for example in topic.examples:
+            index = counters[example.should_match]
+            counters[example.should_match] += 1
+            title, text = split_plain_text(example.text)
+            explanation = matcher.explain(topic.id, title, text)
+            if explanation.matched == example.should_match:
+                continue
+            where = f"examples.{'match' if example.should_match else 'no_match'}[{index}]"
+            if example.should_match:
+                why = (f"does not match (score {explanation.score:g} < threshold "
+                       f"{explanation.threshold:g}); try: newswatch topics explain {topic.id}")
+            else:
+                why = "matches but should not: " + "; ".join(explanation.counted[:2])
+            errors.append(ConfigError(topic.path, example.line, where, why))
+    return errors
+
+
+# --- topics explain -------------------------------------------------------------------------
+
+
+def run_explain(args: argparse.Namespace, settings: object = None, *,
+                out: TextIO | None = None) -> int:
+    """Print why one article does or does not match one watch topic."""
+    out = out or sys.stdout
+    try:
+        matcher = Matcher.from_dir(args.topics)
+    except (ConfigError, ConfigErrors) as exc:
+        print(f"newswatch: watch topics are invalid (run: newswatch topics check):\n{exc}",
+              file=sys.stderr)
+        return 2
+    if args.topic not in {t.id for t in matcher.watch_topics}:
+        print(f"newswatch: no watch topic {args.topic!r} in {args.topics}", file=sys.stderr)
+        return 1
+    try:
+        raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"newswatch: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 1
+    title, text = read_article(raw)
+    explanation = matcher.explain(args.topic, title, text)
+    out.write(render_explanation(explanation, title))
+    return 0
+
+
+def read_article(raw: str) -> tuple[str, str]:
+    """Return (title, text) of an article given as a JSON object or as plain text."""
+    stripped = raw.lstrip()
+    if stripped.startswith("{"):
+        try:
+            data = orjson.loads(stripped)
+        except orjson.JSONDecodeError:
+            data = None
+        if isinstance(data, dict):
+            text = data.get("text") or data.get("summary") or ""
+            return str(data.get("title") or ""), str(text)
+    return split_plain_text(raw)
+
+
+def split_plain_text(raw: str) -> tuple[str, str]:
+    """Plain text: the first non-empty line is the title, the rest the text."""
+    lines = raw.strip().split("\n", 1)
+    if len(lines) == 1:
+        return "", lines[0]
+    return lines[0].strip(), lines[1].strip("\n")
+
+
+def render_explanation(e: Explanation, title: str) -> str:
+    """Format an :class:`Explanation` for a terminal."""
+    out = [f"watch topic {e.topic_id}: windows of {e.within}, threshold {e.threshold:g}, "
+           f"title weight {e.title_weight:g}",
+           f"article title: {title!r}", ""]
+    if not e.candidate:
+        out += ["The cheap check already fails: some required group has no hit anywhere.", ""]
+    for group in e.groups:
+        indent = "  " * group.depth
+        kind = "veto " if group.veto else ""
+        what = {"terms": "terms", "entity": "entity", "any": "any of", "all": "all of"}[group.kind]
+        state = (f"fires in {len(group.fired_in)} window{'s' if len(group.fired_in) != 1 else ''}"
+                 if group.fired_in else "does not fire")
+        out.append(f"{indent}{kind}{group.label} ({what}, within {group.within}): {state}"
+                   + (f" - {group.note}" if group.note else ""))
+        for hit in group.hits:
+            out.append(f"{indent}    {hit.term!r} found as {hit.matched!r} "
+                       f"({hit.field} {hit.start}-{hit.end})")
+        for window in group.fired_in[:8]:
+            out.append(f"{indent}    in {window}")
+        if len(group.fired_in) > 8:
+            out.append(f"{indent}    ... and {len(group.fired_in) - 8} more windows")
+    out.append("")
+    if e.vetoed:
+        out.append("vetoed windows:")
+        out += [f"  {w}" for w in e.vetoed]
+    out.append("windows that count:" if e.counted else "no window satisfies the rule")
+    out += [f"  {w}" for w in e.counted]
+    verdict = "MATCH" if e.matched else "no match"
+    out.append(f"score {e.score:g} {'>=' if e.score >= e.threshold else '<'} threshold "
+               f"{e.threshold:g}: {verdict}")
+    return "\n".join(out) + "\n"
+
+
+# --- tag ------------------------------------------------------------------------------------
+
+
+def run_tag(args: argparse.Namespace, settings: object = None) -> int:
+    """Tag a JSON-lines file; bad lines are reported on standard error and skipped."""
+    try:
+        matcher = Matcher.from_dir(args.topics)
+    except (ConfigError, ConfigErrors) as exc:
+        print(f"newswatch: watch topics are invalid (run: newswatch topics check):\n{exc}",
+              file=sys.stderr)
+        return 2
+    try:
+        source = args.input.open("rb")
+    except OSError as exc:
+        print(f"newswatch: cannot read {args.input}: {exc.strerror}", file=sys.stderr)
+        return 1
+    sink = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
+    bad = 0
+    try:
+        for number, line in enumerate(source, 1):
+            if not line.strip():
+                continue
+            try:
+                record = tag_line(matcher, line)
+            except ValueError as exc:
+                bad += 1
+                print(f"{args.input}:{number}: {exc}", file=sys.stderr)
+                continue
+            sink.write(record + b"\n")
+    finally:
+        source.close()
+        if sink is not sys.stdout.buffer:
+            sink.close()
+        else:
+            sink.flush()
+    if bad:
+        print(f"newswatch: {bad} bad line{'s' if bad != 1 else ''} skipped", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def tag_line(matcher: Matcher, line: bytes) -> bytes:
+    """Tag one JSON article line; raise :class:`ValueError` saying what is wrong with it."""
+    try:
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    ident = data.get("id")
+    if ident is None or isinstance(ident, (dict, list, bool)):
+        raise ValueError("missing 'id' (a string or number)")
+    title, text = data.get("title", ""), data.get("text", "")
+    for name, value in (("title", title), ("text", text)):
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name!r} must be a string")
+    language = data.get("language")
+    matches = matcher.match(title or "", text or "",
+                            language if isinstance(language, str) else None)
+    return orjson.dumps({"id": ident, "matches": [
+        {"topic": m.topic_id, "severity": m.severity, "score": m.score,
+         "evidence": [e.to_dict() for e in m.evidence],
+         "sentences": m.to_dict()["sentences"]} for m in matches]})

@@ -1,0 +1,730 @@
+"""Match one article against every watch topic at once, with the evidence for each match.
+
+In: an article's title and text (and its language, if known). Out: a list of
+:class:`TopicMatch`, best first, each with the terms that fired as written in the article and
+the sentences that satisfied the rule. Pure computation: no I/O, no clock, no logging of text.
+
+How, and why it is fast: every pattern of every term of every watch topic sits in one
+Aho-Corasick automaton, run once over each normalized field, so the cost grows with the
+article, not with the number of watch topics. Only watch topics each of whose required groups
+has a term that fired somewhere are candidates; only candidates have their windows (sentences,
+paragraphs, N words) looked at.
+
+Rule semantics, in order:
+
+- the title is its own window (sentence, paragraph, run of words) and never combines with the
+  text; an ``article`` window is the title and the text together;
+- a group with its own ``within`` fires in a window when it fires in an overlapping window of
+  its own kind (``article`` and ``title``: anywhere in that scope);
+- a window counts when the rule fires in it and no veto (``none``) does; a veto with
+  ``within: article`` or ``title`` rejects the whole article;
+- score = ``title_weight`` if the title counts, plus 1 for each text window that counts
+  (runs of N words: non-overlapping ones); a watch topic matches when score >= ``threshold``;
+- results are ordered by score, highest first, then by watch topic id.
+"""
+
+from __future__ import annotations
+
+import gc
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+
+from monitor.tagging.rules import Entity, Group, Term, WatchTopic, Within, load_rules
+from monitor.tagging.text import Normalized, normalize, paragraphs, script_class, sentences
+
+FIELDS = ("title", "text")
+TITLE, TEXT = 0, 1
+MAX_EVIDENCE = 50
+MAX_SENTENCES = 10
+
+# An automaton entry that needs checking when its key is found: probe id, the regex for the
+# rest of the term (inner wildcards), the number of leading capitals (acronyms).
+_Entry = tuple[int, Any, int]
+# One occurrence in normalized text: field, start, end (boundary spaces excluded).
+_Hit = tuple[int, int, int]
+# The scan records where each probe's key ended as one int, field included; positions are
+# worked out only for the probes a candidate watch topic looks at.
+FIELD_SHIFT = 1 << 40
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One term found in the article: which group and term, and the text as written."""
+
+    group: str
+    term: str
+    matched: str
+    field: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"group": self.group, "term": self.term, "matched": self.matched,
+                "field": self.field, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True)
+class TopicMatch:
+    """An article that satisfied one watch topic."""
+
+    topic_id: str
+    title: str
+    severity: str
+    score: float
+    evidence: tuple[Evidence, ...]
+    sentences: tuple[tuple[str, int, int, str], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return plain JSON-able data."""
+        return {"topic_id": self.topic_id, "title": self.title, "severity": self.severity,
+                "score": self.score, "evidence": [e.to_dict() for e in self.evidence],
+                "sentences": [{"field": f, "start": s, "end": e, "text": t}
+                              for f, s, e, t in self.sentences]}
+
+
+@dataclass
+class GroupTrace:
+    """Why one group did or did not fire, for ``newswatch topics explain``."""
+
+    label: str
+    kind: str
+    depth: int
+    within: str
+    fired_in: list[str]
+    hits: list[Evidence]
+    veto: bool = False
+    note: str = ""
+
+
+@dataclass
+class Explanation:
+    """The whole reasoning for one watch topic and one article."""
+
+    topic_id: str
+    within: str
+    threshold: float
+    title_weight: float
+    score: float
+    matched: bool
+    groups: list[GroupTrace] = field(default_factory=list)
+    counted: list[str] = field(default_factory=list)
+    vetoed: list[str] = field(default_factory=list)
+    candidate: bool = True
+
+
+class Matcher:
+    """Every watch topic compiled into one automaton; :meth:`match` tags one article.
+
+    >>> matcher = Matcher.from_dir("topics")                      # doctest: +SKIP
+    >>> [m.topic_id for m in matcher.match("Title", "Text ...")]   # doctest: +SKIP
+    """
+
+    def __init__(self, watch_topics: Iterable[WatchTopic],
+                 entities: Mapping[str, Entity] | None = None) -> None:
+        self.watch_topics: tuple[WatchTopic, ...] = tuple(sorted(watch_topics,
+                                                                 key=lambda t: t.id))
+        self.entities: Mapping[str, Entity] = dict(entities or {})
+        self._by_id = {t.id: i for i, t in enumerate(self.watch_topics)}
+        self._probe_ids: dict[tuple[str, str | None, int], int] = {}
+        self._term_probes: dict[int, tuple[int, ...]] = {}
+        self._entries: dict[str, list[_Entry]] = {}
+        # per probe: key length, lead space, trail space, widen (1: to word end, 2: start)
+        self._probe_shape: list[tuple[int, int, int, int]] = []
+        self._leaf_probes: dict[int, frozenset[int]] = {}
+        self._leaf_terms: dict[int, tuple[tuple[Term, tuple[int, ...]], ...]] = {}
+        self._entity_probes: dict[str, tuple[tuple[tuple[Term, tuple[int, ...]], ...],
+                                             frozenset[int]]] = {}
+        # Candidates: a watch topic is looked at only when each group its rule requires has a
+        # probe that fired somewhere. Each probe marks the (watch topic, required group) pairs
+        # it belongs to; a watch topic whose marks add up to all its groups is a candidate.
+        marks: dict[int, dict[int, int]] = {}
+        self._full: list[int] = []
+        self._simple: list[bool] = []
+        for index, topic in enumerate(self.watch_topics):
+            for group in (topic.rule, *topic.none):
+                for node in group.walk():
+                    self._compile_leaf(node)
+            for bit, child in enumerate(topic.rule.children):
+                for node in child.walk():
+                    for probe in self._leaf_probes.get(id(node), ()):
+                        by_topic = marks.setdefault(probe, {})
+                        by_topic[index] = by_topic.get(index, 0) | 1 << bit
+            self._full.append((1 << len(topic.rule.children)) - 1)
+            # Leaves only, with no distinct-count or look-alike check: the marks say it all.
+            self._simple.append(all(
+                (c.kind == "terms" and c.at_least <= 1)
+                or (c.kind == "entity" and c.entity is not None and not c.entity.not_names)
+                for c in topic.rule.children))
+        self._marks: dict[int, tuple[tuple[int, int], ...]] = {
+            p: tuple(by_topic.items()) for p, by_topic in marks.items()}
+        self._automaton: Any = ahocorasick.Automaton()
+        for key, entries in self._entries.items():
+            # The common case, one probe without checks, is stored as a bare int.
+            simple = len(entries) == 1 and entries[0][1] is None and not entries[0][2]
+            self._automaton.add_word(key, entries[0][0] if simple else tuple(entries))
+        # Only needed while compiling.
+        self._entries.clear()
+        self._probe_ids.clear()
+        self._term_probes.clear()
+        if len(self._automaton):
+            self._automaton.make_automaton()
+
+    @classmethod
+    def from_dir(cls, directory: str | Path) -> Matcher:
+        """Load, validate and compile ``directory``; raise ``ConfigErrors`` on any mistake."""
+        with _collector_paused():
+            rules = load_rules(directory)
+            return cls(rules.watch_topics, rules.entities)
+
+    # --- compilation ------------------------------------------------------------------------
+
+    def _probes(self, term: Term) -> tuple[int, ...]:
+        cached = self._term_probes.get(id(term))
+        if cached is not None:
+            return cached
+        out = []
+        for pattern in term.patterns:
+            rest = pattern.rest.pattern if pattern.rest is not None else None
+            ident = (pattern.key, rest, pattern.caps)
+            probe = self._probe_ids.get(ident)
+            if probe is None:
+                probe = self._probe_ids[ident] = len(self._probe_shape)
+                key = pattern.key
+                trail = 1 if pattern.rest is None and key.endswith(" ") else 0
+                # Evidence quotes whole words: "munition*" shows "munitions", not "munition".
+                widen = (1 if not key.endswith(" ") and script_class(key[-1]) != "cjk" else 0) | (
+                    2 if not key.startswith(" ") and script_class(key[0]) != "cjk" else 0)
+                self._probe_shape.append((len(key), pattern.lead, trail, widen))
+                self._entries.setdefault(key, []).append((probe, pattern.rest, pattern.caps))
+            out.append(probe)
+        probes = tuple(dict.fromkeys(out))
+        self._term_probes[id(term)] = probes
+        return probes
+
+    def _compile_leaf(self, group: Group) -> None:
+        if group.kind == "terms":
+            pairs = tuple((t, self._probes(t)) for t in group.terms)
+            self._leaf_terms[id(group)] = pairs
+            self._leaf_probes[id(group)] = frozenset(p for _, ps in pairs for p in ps)
+        elif group.kind == "entity" and group.entity is not None:
+            entity = group.entity
+            if entity.id not in self._entity_probes:
+                names = tuple((t, self._probes(t)) for t in entity.names)
+                vetoes = frozenset(p for t in entity.not_names for p in self._probes(t))
+                self._entity_probes[entity.id] = (names, vetoes)
+            names = self._entity_probes[entity.id][0]
+            self._leaf_probes[id(group)] = frozenset(p for _, ps in names for p in ps)
+
+    # --- matching ---------------------------------------------------------------------------
+
+    def match(self, title: str, text: str, language: str | None = None) -> list[TopicMatch]:
+        """Return the watch topics this article matches, best first (score, then id).
+
+        ``language`` is accepted for callers that know it; terms of every language apply to
+        every article, because names cross languages (``Pyongyang`` in a German text).
+        """
+        article = _Article(self, title, text)
+        if not article.hits:
+            return []
+        seen: dict[int, int] = {}
+        get = seen.get
+        marks = self._marks
+        for probe in article.hits:
+            for index, bit in marks.get(probe, ()):
+                seen[index] = get(index, 0) | bit
+        full, simple = self._full, self._simple
+        out = []
+        for index, mask in seen.items():
+            if mask != full[index]:
+                continue
+            topic = self.watch_topics[index]
+            if not simple[index] and not article.anywhere(topic.rule):
+                continue
+            found = _Evaluation(article, topic).result()
+            if found is not None:
+                out.append(found)
+        out.sort(key=lambda m: (-m.score, m.topic_id))
+        return out
+
+    def explain(self, topic_id: str, title: str, text: str,
+                language: str | None = None) -> Explanation:
+        """Say group by group why the article does or does not match ``topic_id``.
+
+        Raise :class:`KeyError` for an unknown watch topic.
+        """
+        topic = self.watch_topics[self._by_id[topic_id]]
+        article = _Article(self, title, text)
+        evaluation = _Evaluation(article, topic)
+        return evaluation.explain(candidate=article.anywhere(topic.rule))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small objects.
+
+    Building 10,000 watch topics allocates millions of objects; every allocation burst would
+    trigger a full collection that walks them all again, which more than doubles build time.
+    Reference counting still frees what is dropped; cycles are collected afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _Article:
+    """One article being matched: its normalized fields, hits, and lazily cut windows."""
+
+    def __init__(self, matcher: Matcher, title: str, text: str) -> None:
+        self.matcher = matcher
+        self.fields = (normalize(title), normalize(text))
+        self.hits: dict[int, list[int]] = {}
+        self._stops: dict[tuple[int, int], int] = {}
+        self._positions: dict[int, list[_Hit]] = {}
+        self._entity_hits: dict[str, list[tuple[Term, _Hit]]] = {}
+        self._windows: dict[str, _Windows] = {}
+        self._paragraphs: list[tuple[int, int]] | None = None
+        if len(matcher._automaton):
+            for index, norm in enumerate(self.fields):
+                self._scan(index, norm)
+
+    def _scan(self, index: int, norm: Normalized) -> None:
+        hits = self.hits
+        get = hits.get
+        base = index * FIELD_SHIFT
+        text = norm.text
+        for end, value in self.matcher._automaton.iter(text):
+            if value.__class__ is int:
+                found = get(value)
+                if found is None:
+                    hits[value] = [base + end]
+                else:
+                    found.append(base + end)
+                continue
+            for probe, rest, caps in value:
+                length, lead, trail, _ = self.matcher._probe_shape[probe]
+                start = end - length + 1
+                stop = end + 1 - trail
+                if rest is not None:
+                    matched = rest.match(text, start)
+                    if matched is None:
+                        continue
+                    stop = matched.end()
+                    self._stops[(probe, base + end)] = stop
+                if caps and not _capitals(norm, start + lead, stop, caps):
+                    continue
+                hits.setdefault(probe, []).append(base + end)
+
+    def positions(self, probe: int) -> list[_Hit]:
+        """Where a probe fired: (field, start, end) in normalized offsets, in text order."""
+        found = self._positions.get(probe)
+        if found is not None:
+            return found
+        length, lead, trail, widen = self.matcher._probe_shape[probe]
+        out = []
+        for raw in self.hits.get(probe, ()):
+            index, end = divmod(raw, FIELD_SHIFT)
+            start = end - length + 1 + lead
+            stop = self._stops.get((probe, raw), end + 1 - trail)
+            if widen:
+                text = self.fields[index].text
+                if widen & 1:
+                    stop = text.find(" ", stop)
+                if widen & 2:
+                    start = text.rfind(" ", 0, start) + 1
+            out.append((index, start, stop))
+        self._positions[probe] = out
+        return out
+
+    def entity_hits(self, entity: Entity) -> list[tuple[Term, _Hit]]:
+        """The entity's names found in the article, less those inside one of its ``not``."""
+        found = self._entity_hits.get(entity.id)
+        if found is not None:
+            return found
+        names, vetoes = self.matcher._entity_probes[entity.id]
+        hits = self.hits
+        out = [(term, hit) for term, probes in names for p in probes if p in hits
+               for hit in self.positions(p)]
+        if out and vetoes:
+            blocked = [h for p in vetoes if p in hits for h in self.positions(p)]
+            out = [(t, h) for t, h in out
+                   if not any(b[0] == h[0] and b[1] < h[2] and h[1] < b[2] for b in blocked)]
+        self._entity_hits[entity.id] = out
+        return out
+
+    def anywhere(self, group: Group) -> bool:
+        """Whether ``group`` could fire in some window: a cheap necessary condition."""
+        kind = group.kind
+        if kind == "terms":
+            probes = self.matcher._leaf_probes[id(group)]
+            if self.hits.keys().isdisjoint(probes):
+                return False
+            if group.at_least <= 1:
+                return True
+            pairs = self.matcher._leaf_terms[id(group)]
+            return sum(1 for _, ps in pairs if any(p in self.hits for p in ps)) >= group.at_least
+        if kind == "entity":
+            assert group.entity is not None
+            if self.hits.keys().isdisjoint(self.matcher._leaf_probes[id(group)]):
+                return False
+            return bool(self.entity_hits(group.entity))
+        if kind == "all":
+            return all(self.anywhere(child) for child in group.children)
+        return sum(1 for child in group.children if self.anywhere(child)) >= group.at_least
+
+    def leaf_hits(self, group: Group) -> list[tuple[Term, _Hit]]:
+        """Every occurrence of a ``terms`` or ``entity`` group, in text order."""
+        if group.kind == "entity":
+            assert group.entity is not None
+            found = self.entity_hits(group.entity)
+        else:
+            hits = self.hits
+            found = [(term, hit) for term, probes in self.matcher._leaf_terms[id(group)]
+                     for p in probes if p in hits for hit in self.positions(p)]
+        # One occurrence found by two terms (the same word listed for two languages) counts
+        # once, for the first term.
+        unique = dict(reversed([(hit, term) for term, hit in found]))
+        return sorted(((term, hit) for hit, term in unique.items()), key=lambda th: th[1])
+
+    def paragraphs(self) -> list[tuple[int, int]]:
+        if self._paragraphs is None:
+            self._paragraphs = paragraphs(self.fields[TEXT].original)
+        return self._paragraphs
+
+    def windows(self, within: Within) -> _Windows:
+        key = str(within)
+        found = self._windows.get(key)
+        if found is None:
+            found = self._windows[key] = _Windows(self, within)
+        return found
+
+    def original(self, hit: _Hit) -> tuple[int, int]:
+        norm = self.fields[hit[0]]
+        return norm.to_original(hit[1]), norm.to_original(hit[2], end=True)
+
+
+def _capitals(norm: Normalized, start: int, stop: int, caps: int) -> bool:
+    """Whether the first ``caps`` letters of the match are capitals in the original text."""
+    begin, end = norm.to_original(start), norm.to_original(stop, end=True)
+    letters = [c for c in norm.original[begin:end] if c.isalpha()][:caps]
+    return len(letters) == caps and all(c.isupper() for c in letters)
+
+
+class _Windows:
+    """The windows of one kind in one article, in normalized offsets.
+
+    ``article``: window 0 is the title, 1 the whole article (both fields). ``sentence`` and
+    ``paragraph``: 0 is the title, 1.. the text's. ``title``: only 0. ``words``: runs of N
+    words, one starting at each word where a term of the watch topic fired, in either field.
+    """
+
+    def __init__(self, article: _Article, within: Within) -> None:
+        self.article = article
+        self.within = within
+        self.kind = within.kind
+        # (field or -1 for both, start, end) in normalized offsets, for each window id
+        title = article.fields[TITLE]
+        self.spans: list[tuple[int, int, int]] = [(TITLE, 0, len(title.text))]
+        self.original: list[tuple[int, int, int]] = [(TITLE, 0, len(title.original))]
+        self._starts: list[int] = []
+        if self.kind == "article":
+            self.spans.append((-1, 0, len(article.fields[TEXT].text)))
+            self.original.append((-1, 0, len(article.fields[TEXT].original)))
+        elif self.kind in ("sentence", "paragraph"):
+            norm = article.fields[TEXT]
+            cut = article.paragraphs()
+            if self.kind == "sentence":
+                cut = sentences(norm.original, cut)
+            # Windows tile the text, so each one ends where the next starts: mapping the
+            # starts alone halves the cost.
+            self._starts = norm.starts_to_normalized([start for start, _ in cut])
+            ends = [*self._starts[1:], len(norm.text)] if self._starts else []
+            self.spans += [(TEXT, a, b) for a, b in zip(self._starts, ends, strict=True)]
+            self.original += [(TEXT, start, end) for start, end in cut]
+        self._anchors: list[tuple[int, int]] = []
+
+    def set_anchors(self, hits: Iterable[_Hit]) -> None:
+        """For ``words`` windows: one window per distinct (field, word) where a hit starts."""
+        anchors = sorted({(h[0], self.word(h[0], h[1])) for h in hits})
+        self._anchors = anchors
+        size = self.within.words
+        self.spans, self.original = [], []
+        for fld, word in anchors:
+            norm = self.article.fields[fld]
+            start = self._word_start(fld, word)
+            end = self._word_start(fld, word + size) - 1
+            self.spans.append((fld, start, max(start, end)))
+            self.original.append((fld, norm.to_original(start),
+                                  norm.to_original(max(start, end), end=True)))
+
+    def word(self, fld: int, offset: int) -> int:
+        return self.article.fields[fld].text.count(" ", 0, offset)
+
+    def _word_start(self, fld: int, word: int) -> int:
+        text = self.article.fields[fld].text
+        pos = 0
+        for _ in range(word):
+            pos = text.find(" ", pos) + 1
+            if pos <= 0:
+                return len(text)
+        return pos
+
+    def of(self, hit: _Hit) -> tuple[int, ...] | range:
+        """The ids of the windows holding a hit."""
+        fld, start = hit[0], hit[1]
+        kind = self.kind
+        if fld == TEXT and (kind == "sentence" or kind == "paragraph"):
+            i = bisect_right(self._starts, start)
+            return (i,) if i else ()
+        if kind == "words":
+            word = self.word(fld, start)
+            lo = bisect_left(self._anchors, (fld, word - self.within.words + 1))
+            return range(lo, bisect_right(self._anchors, (fld, word)))
+        if fld == TITLE:
+            return (0, 1) if kind == "article" else (0,)
+        return (1,) if kind == "article" else ()
+
+    def is_title(self, window: int) -> bool:
+        return self.spans[window][0] == TITLE
+
+    def describe(self, window: int) -> str:
+        fld, start, end = self.original[window]
+        source = self.article.fields[TITLE if fld == TITLE else TEXT].original
+        quote = source[start:end]
+        if fld == -1:
+            return "article"
+        if len(quote) > 120:
+            quote = quote[:117] + "..."
+        name = "title" if fld == TITLE else (
+            f"{self.kind} {window}" if self.kind != "words" else f"{self.within} from "
+            f"offset {start}")
+        return f"{name}: {quote!r}"
+
+
+def _overlap(a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
+    if a[0] == -1 or b[0] == -1:
+        return True
+    return a[0] == b[0] and a[1] < b[2] and b[1] < a[2]
+
+
+class _Evaluation:
+    """One watch topic against one article: window sets, score, evidence."""
+
+    def __init__(self, article: _Article, topic: WatchTopic) -> None:
+        self.article = article
+        self.topic = topic
+        self.leaf_hits: dict[int, list[tuple[Term, _Hit]]] = {}
+        self.sets: dict[tuple[int, str], set[int]] = {}
+        self._universe: dict[str, set[int]] = {}
+        self._leaves: list[tuple[Group, Within]] = []
+        self._collect(topic.rule, topic.within, self._leaves)
+        self._positive_hits: list[_Hit] | None = None
+
+    @property
+    def _positive(self) -> list[_Hit]:
+        """Every hit of the rule's terms and entities (not of its vetoes)."""
+        if self._positive_hits is None:
+            self._positive_hits = [h for g, _ in self._leaves for _, h in self._hits(g)]
+        return self._positive_hits
+
+    def _collect(self, group: Group, within: Within, out: list[tuple[Group, Within]]) -> None:
+        within = group.within or within
+        if group.kind in ("terms", "entity"):
+            out.append((group, within))
+        for child in group.children:
+            self._collect(child, within, out)
+
+    def _hits(self, group: Group) -> list[tuple[Term, _Hit]]:
+        found = self.leaf_hits.get(id(group))
+        if found is None:
+            found = self.leaf_hits[id(group)] = self.article.leaf_hits(group)
+        return found
+
+    def windows(self, within: Within) -> _Windows:
+        if within.kind != "words":
+            return self.article.windows(within)
+        key = f"{self.topic.id}/{within}"
+        found = self.article._windows.get(key)
+        if found is None:
+            found = self.article._windows[key] = _Windows(self.article, within)
+            found.set_anchors(self._positive)
+        return found
+
+    def universe(self, within: Within) -> set[int]:
+        """Windows of a kind that hold at least one hit of the watch topic's rule."""
+        key = str(within)
+        found = self._universe.get(key)
+        if found is None:
+            windows = self.windows(within)
+            found = self._universe[key] = {w for h in self._positive for w in windows.of(h)}
+        return found
+
+    def fired(self, group: Group, within: Within) -> set[int]:
+        """Windows (of ``within``'s kind) in which ``group`` fires."""
+        own = group.within or within
+        if own != within:
+            return self._convert(self.fired(group, own), own, within)
+        key = (id(group), str(within))
+        found = self.sets.get(key)
+        if found is not None:
+            return found
+        kind = group.kind
+        if kind in ("terms", "entity"):
+            windows = self.windows(within)
+            hits = self._hits(group)
+            if group.at_least <= 1:
+                found = {w for _, h in hits for w in windows.of(h)}
+            else:
+                seen: dict[int, set[int]] = {}
+                for term, hit in hits:
+                    for w in windows.of(hit):
+                        seen.setdefault(w, set()).add(id(term))
+                found = {w for w, terms in seen.items() if len(terms) >= group.at_least}
+        elif kind == "all":
+            found = set()
+            for i, child in enumerate(group.children):
+                sub = self.fired(child, within)
+                found = set(sub) if i == 0 else found & sub
+                if not found:
+                    break
+        else:
+            counts: dict[int, int] = {}
+            for child in group.children:
+                for w in self.fired(child, within):
+                    counts[w] = counts.get(w, 0) + 1
+            found = {w for w, n in counts.items() if n >= group.at_least}
+        self.sets[key] = found
+        return found
+
+    def _convert(self, fired: set[int], source: Within, target: Within) -> set[int]:
+        if not fired:
+            return set()
+        if source.kind == "article" or (source.kind == "title" and 0 in fired):
+            return set(self.universe(target))
+        src, dst = self.windows(source), self.windows(target)
+        return {w for w in self.universe(target)
+                if any(_overlap(dst.spans[w], src.spans[x]) for x in fired)}
+
+    def vetoed(self) -> set[int]:
+        within = self.topic.within
+        out: set[int] = set()
+        fired = self.article.hits.keys()
+        for veto in self.topic.none:
+            if veto.kind in ("terms", "entity") and fired.isdisjoint(
+                    self.article.matcher._leaf_probes[id(veto)]):
+                continue  # nothing of it in the article: skip the windows
+            out |= self.fired(veto, within)
+        return out
+
+    def counted(self) -> tuple[list[int], float]:
+        """The windows that count, and the score."""
+        within = self.topic.within
+        windows = self.windows(within)
+        good = sorted(self.fired(self.topic.rule, within) - self.vetoed())
+        score = 0.0
+        if any(windows.is_title(w) for w in good):
+            score += self.topic.title_weight
+        text = [w for w in good if not windows.is_title(w)]
+        if within.kind == "words":
+            kept, last_end = [], (-1, -1)
+            for w in text:
+                fld, start, end = windows.spans[w]
+                if (fld, start) >= last_end:
+                    kept.append(w)
+                    last_end = (fld, end)
+            good = [w for w in good if windows.is_title(w)][:1] + kept
+            text = kept
+        score += len(text)
+        return good, score
+
+    def result(self) -> TopicMatch | None:
+        good, score = self.counted()
+        if not good or score < self.topic.threshold:
+            return None
+        return TopicMatch(self.topic.id, self.topic.title, self.topic.severity, score,
+                          self._evidence(good)[:MAX_EVIDENCE],
+                          self._sentences(good)[:MAX_SENTENCES])
+
+    def _evidence(self, good: list[int]) -> tuple[Evidence, ...]:
+        within = self.topic.within
+        target = self.windows(within)
+        spans = [target.spans[w] for w in good]
+        seen: dict[tuple[int, int, int, str], Evidence] = {}
+        for group, own in self._leaves:
+            windows = self.windows(own)
+            fired = self.fired(group, own)
+            support = fired if own.kind in ("article", "title") else {
+                x for x in fired if any(_overlap(windows.spans[x], s) for s in spans)}
+            for term, hit in self._hits(group):
+                if any(w in support for w in windows.of(hit)):
+                    key = (hit[0], hit[1], hit[2], group.label)
+                    if key not in seen:
+                        seen[key] = self._evidence_of(group, term, hit)
+        return tuple(seen[k] for k in sorted(seen))
+
+    def _evidence_of(self, group: Group, term: Term, hit: _Hit) -> Evidence:
+        start, end = self.article.original(hit)
+        source = self.article.fields[hit[0]].original
+        return Evidence(group.label, term.written, source[start:end], FIELDS[hit[0]], start, end)
+
+    def _sentences(self, good: list[int]) -> tuple[tuple[str, int, int, str], ...]:
+        within = self.topic.within
+        windows = self.windows(within)
+        if within.kind in ("sentence", "paragraph"):
+            spans = [windows.original[w] for w in good]
+        else:
+            cut = self.article.windows(Within("sentence"))
+            hits = {(e.field, e.start) for e in self._evidence(good)}
+            spans = [cut.original[w] for w in range(len(cut.original))
+                     if any(f == FIELDS[cut.original[w][0]] and cut.original[w][1] <= s
+                            < cut.original[w][2] for f, s in hits)]
+        out = []
+        for fld, start, end in spans:
+            source = self.article.fields[fld].original
+            out.append((FIELDS[fld], start, end, source[start:end]))
+        return tuple(out)
+
+    # --- explain --------------------------------------------------------------------------
+
+    def explain(self, *, candidate: bool) -> Explanation:
+        topic = self.topic
+        good, score = self.counted()
+        windows = self.windows(topic.within)
+        result = Explanation(topic.id, str(topic.within), topic.threshold, topic.title_weight,
+                             score, bool(good) and score >= topic.threshold,
+                             candidate=candidate)
+        self._trace(topic.rule, topic.within, 0, result.groups, veto=False)
+        for veto in topic.none:
+            self._trace(veto, topic.within, 0, result.groups, veto=True)
+        result.counted = [windows.describe(w) for w in good]
+        result.vetoed = [windows.describe(w) for w in sorted(self.vetoed())]
+        return result
+
+    def _trace(self, group: Group, within: Within, depth: int, out: list[GroupTrace], *,
+               veto: bool) -> None:
+        own = group.within or within
+        windows = self.windows(own)
+        fired = self.fired(group, own)
+        hits = [self._evidence_of(group, t, h) for t, h in self._hits(group)] if group.kind in (
+            "terms", "entity") else []
+        note = ""
+        if group.kind == "entity" and group.entity is not None and not hits:
+            note = f"none of the {len(group.entity.names)} names of {group.entity.id!r} found"
+        elif group.kind == "terms" and not hits:
+            note = f"none of {', '.join(repr(t.written) for t in group.terms[:8])}" + (
+                " ..." if len(group.terms) > 8 else "") + " found"
+        if group.at_least > 1:
+            note = (note + "; " if note else "") + f"needs {group.at_least} distinct members"
+        out.append(GroupTrace(group.label, group.kind, depth, str(own),
+                              [windows.describe(w) for w in sorted(fired)], hits, veto, note))
+        for child in group.children:
+            self._trace(child, own, depth + 1, out, veto=veto)

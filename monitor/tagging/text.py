@@ -1,0 +1,560 @@
+# ruff: noqa: RUF002 - examples in many scripts are the point of this module
+"""Normalize article text and watch-topic terms the same way, and cut text into windows.
+
+In: an article field (title or body) or a term an analyst wrote. Out: a :class:`Normalized`
+string that the matcher searches, with a way back to the offsets of the text as written, and
+the sentences and paragraphs of the original text. No I/O, no knowledge of watch topics.
+
+Normalized text is lower case, without diacritics, with every run of punctuation or white space
+turned into one space, and padded with a space at both ends, so a term is found on word
+boundaries by searching for ``" term "``::
+
+    >>> normalize("Kim Jong-un’s ÉLITE troops").text
+    ' kim jong un elite troops '
+
+What folds together, for terms and text alike:
+
+- case (``casefold``), NFKC forms (full-width ``ＤＰＲＫ`` is ``dprk``), diacritics of Latin,
+  Greek and Cyrillic letters (``Corée`` is ``coree``, ``ё`` is ``е``);
+- curly quotes, dashes and hyphens (``Jong-un`` is ``jong un``), possessive ``'s``;
+- Arabic letter variants (hamza forms of alef, alef maqsura, taa marbuta) and diacritics;
+- a space is put between a Chinese, Japanese or Korean character and a Latin letter or digit,
+  so ``ICBM을`` contains the word ``icbm``.
+
+:func:`compile_term` turns one term into the patterns that find it, adding the variants an
+analyst should not have to list: plurals (``missile`` also finds ``missiles``), joined syllables
+of romanized names (``Kim Jong Un`` also finds ``Kim Jongun``), Arabic prefixes (``روسيا`` also
+finds ``وروسيا``). It never guesses beyond those rules.
+
+Offsets: building the map from normalized back to original offsets costs more than the
+normalization itself, so it is built only when asked for (only for articles that match).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import product
+
+# Apostrophe look-alikes; they become "'" first so that the possessive rule sees one character.
+_APOSTROPHES = frozenset("'\u2018\u2019\u201b\u02bc\u02b9\u0060\u00b4\u2032\uff07")
+_ARABIC_LETTERS = {
+    "\u0622": "\u0627", "\u0623": "\u0627", "\u0625": "\u0627", "\u0671": "\u0627",  # alef forms
+    "\u0649": "\u064a", "\u06cc": "\u064a",  # alef maqsura, Persian yeh -> yeh
+    "\u0629": "\u0647",  # taa marbuta -> heh
+    "\u06a9": "\u0643",  # keheh -> kaf
+    "\u0640": "",  # tatweel (stretching)
+}
+
+
+def _strippable_mark(c: str) -> bool:
+    o = ord(c)
+    return (0x0300 <= o <= 0x036F or 0x064B <= o <= 0x065F or o == 0x0670
+            or 0x06D6 <= o <= 0x06ED)
+
+
+def _fold_char(ch: str) -> str:
+    """Fold one character; the result may be empty or longer than one character."""
+    out = []
+    for c in unicodedata.normalize("NFKC", ch).casefold():
+        if c in _APOSTROPHES:
+            out.append("'")
+            continue
+        o = ord(c)
+        # Latin, Greek, Cyrillic: drop diacritics. Never decompose Hangul syllables.
+        if o < 0x0250 or 0x0370 <= o < 0x0530 or 0x1E00 <= o < 0x2000:
+            c = "".join(x for x in unicodedata.normalize("NFD", c) if not unicodedata.combining(x))
+            out.append(c if c.isalnum() else " " if c else "")
+            continue
+        if c in _ARABIC_LETTERS:
+            out.append(_ARABIC_LETTERS[c])
+            continue
+        category = unicodedata.category(c)
+        if category == "Nd":
+            out.append(str(unicodedata.digit(c)))
+        elif category[0] in "LN":
+            out.append(c)
+        elif category[0] == "M":
+            out.append("" if _strippable_mark(c) else c)
+        else:
+            out.append(" ")
+    folded = "".join(out)
+    return " " if folded and not folded.strip(" ") else folded
+
+
+class _FoldTable(dict[int, str]):
+    """``str.translate`` table that folds each character the first time it is seen."""
+
+    def __missing__(self, key: int) -> str:
+        value = _fold_char(chr(key))
+        self[key] = value
+        if len(value) != 1:
+            _UNEVEN.add(chr(key))
+        return value
+
+
+_UNEVEN: set[str] = set()  # characters whose folded form is not exactly one character long
+_TABLE = _FoldTable()
+for _code in range(128):  # ASCII folds one to one: offset mapping skips ASCII text for that
+    if len(_TABLE[_code]) != 1:
+        raise AssertionError(f"ASCII {_code} folds unevenly")
+
+# Possessive 's at a word end and any other apostrophe become a space; then every run of
+# spaces becomes one. Both patterns start with a literal, which the regex engine finds fast.
+_APOSTROPHE = re.compile(r"'(?:s(?!\w))?")
+_SPACES = re.compile("  +")
+_CJK = "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff" \
+       "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ffff"
+_HAS_CJK = re.compile(f"[{_CJK}]")
+_CJK_EDGE = re.compile(f"(?<=[{_CJK}])(?=[^\\W{_CJK}])|(?<=[^\\W{_CJK}])(?=[{_CJK}])")
+_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
+
+
+def script_class(ch: str) -> str:
+    """Return ``"cjk"`` (Chinese, Japanese), ``"hangul"`` or ``"spaced"`` (everything else)."""
+    if _HANGUL.match(ch):
+        return "hangul"
+    if _HAS_CJK.match(ch):
+        return "cjk"
+    return "spaced"
+
+
+class _Edits:
+    """Where one string was rewritten into another: sorted, non-overlapping replaced spans."""
+
+    __slots__ = ("dst_end", "dst_start", "src_end", "src_start")
+
+    def __init__(self, spans: list[tuple[int, int, int, int]]) -> None:
+        self.src_start = [s[0] for s in spans]
+        self.src_end = [s[1] for s in spans]
+        self.dst_start = [s[2] for s in spans]
+        self.dst_end = [s[3] for s in spans]
+
+    def back(self, pos: int, *, end: bool) -> int:
+        """Map a destination offset to the source: a start (or exclusive end) of a span."""
+        probe = pos - 1 if end else pos
+        i = bisect_right(self.dst_start, probe) - 1
+        if i < 0:
+            return pos
+        if probe < self.dst_end[i] or (self.dst_start[i] == self.dst_end[i] == pos and end):
+            return self.src_end[i] if end else self.src_start[i]
+        return pos - self.dst_end[i] + self.src_end[i]
+
+    def forward(self, pos: int, *, end: bool) -> int:
+        """Map a source offset to the destination."""
+        probe = pos - 1 if end else pos
+        i = bisect_right(self.src_start, probe) - 1
+        if i < 0:
+            return pos
+        if probe < self.src_end[i]:
+            return self.dst_end[i] if end else self.dst_start[i]
+        return pos - self.src_end[i] + self.dst_end[i]
+
+
+    def forward_starts(self, positions: list[int]) -> list[int]:
+        """:meth:`forward` for many sorted start offsets, in one walk."""
+        out, i, count = [], 0, len(self.src_start)
+        src_start, src_end = self.src_start, self.src_end
+        for pos in positions:
+            while i < count and src_start[i] <= pos:
+                i += 1
+            j = i - 1
+            if j < 0:
+                out.append(pos)
+            elif pos < src_end[j]:
+                out.append(self.dst_start[j])
+            else:
+                out.append(pos - src_end[j] + self.dst_end[j])
+        return out
+
+
+def _edits_from_matches(matches: list[tuple[int, int]], width: int) -> _Edits:
+    """Edits for regex matches in a source that were each replaced by ``width`` characters."""
+    spans, delta = [], 0
+    for start, end in matches:
+        dst = start + delta
+        spans.append((start, end, dst, dst + width))
+        delta += width - (end - start)
+    return _Edits(spans)
+
+
+_uneven_re: tuple[int, re.Pattern[str] | None] = (0, None)
+
+
+def _uneven_pattern() -> re.Pattern[str] | None:
+    global _uneven_re
+    if _uneven_re[0] != len(_UNEVEN):
+        chars = sorted(_UNEVEN)
+        _uneven_re = (len(chars), re.compile("[" + "".join(re.escape(c) for c in chars) + "]")
+                      if chars else None)
+    return _uneven_re[1]
+
+
+class Normalized:
+    """One field of an article, normalized, with offsets that map back to the original.
+
+    ``text`` starts and ends with a space and never holds two spaces in a row.
+    """
+
+    __slots__ = ("_collapsed", "_layers", "_padded", "_translated", "has_cjk", "original",
+                 "text")
+
+    def __init__(self, original: str) -> None:
+        self.original = original
+        translated = _translate(original)
+        self._translated = translated
+        if "'" in translated:
+            translated = _APOSTROPHE.sub(" ", translated)
+        padded = collapsed = " " + translated + " "
+        while "  " in collapsed:  # faster than a regex: runs are short
+            collapsed = collapsed.replace("  ", " ")
+        self.has_cjk = not translated.isascii() and _HAS_CJK.search(collapsed) is not None
+        self.text = _CJK_EDGE.sub(" ", collapsed) if self.has_cjk else collapsed
+        self._padded = padded
+        self._collapsed = collapsed
+        self._layers: list[_Edits] | None = None
+
+    def _build_layers(self) -> list[_Edits]:
+        # Outermost first: final <- collapsed <- padded <- without apostrophes <- translated
+        # <- original. Layers that changed nothing are left out.
+        layers = []
+        if self.has_cjk:
+            layers.append(_edits_from_matches(
+                [(m.start(), m.start()) for m in _CJK_EDGE.finditer(self._collapsed)], 1))
+        padded = self._padded
+        if padded.strip(" "):
+            layers.append(_edits_from_matches([m.span() for m in _SPACES.finditer(padded)], 1))
+        else:
+            layers.append(_Edits([(0, len(padded), 0, 1)]))
+        layers.append(_Edits([(0, 0, 0, 1)]))  # the leading pad
+        if "'" in self._translated:
+            layers.append(_edits_from_matches(
+                [m.span() for m in _APOSTROPHE.finditer(self._translated)], 1))
+        uneven = None if self.original.isascii() else _uneven_pattern()
+        if uneven is not None:
+            spans, delta = [], 0
+            for m in uneven.finditer(self.original):
+                width = len(_TABLE[ord(m.group())])
+                dst = m.start() + delta
+                spans.append((m.start(), m.end(), dst, dst + width))
+                delta += width - 1
+            if spans:
+                layers.append(_Edits(spans))
+        return layers
+
+    def to_original(self, pos: int, *, end: bool = False) -> int:
+        """Map an offset in ``text`` to the original string (``end``: an exclusive end)."""
+        if self._layers is None:
+            self._layers = self._build_layers()
+        for layer in self._layers:
+            pos = layer.back(pos, end=end)
+        return max(0, min(pos, len(self.original)))
+
+    def starts_to_normalized(self, positions: list[int]) -> list[int]:
+        """Map sorted start offsets of the original string to ``text``."""
+        if self._layers is None:
+            self._layers = self._build_layers()
+        for layer in reversed(self._layers):
+            positions = layer.forward_starts(positions)
+        limit = len(self.text)
+        return [max(0, min(pos, limit)) for pos in positions]
+
+    def to_normalized(self, pos: int, *, end: bool = False) -> int:
+        """Map an offset in the original string to ``text``."""
+        if self._layers is None:
+            self._layers = self._build_layers()
+        for layer in reversed(self._layers):
+            pos = layer.forward(pos, end=end)
+        return max(0, min(pos, len(self.text)))
+
+
+def _translate(text: str) -> str:
+    """Fold every character with the table; the same result as ``text.translate(_TABLE)``.
+
+    ``str.translate`` is fast only on pure ASCII. Mostly-ASCII text (English with curly quotes
+    or an accented name) is translated as ASCII with each other character replaced by "?",
+    then the few real characters are folded one by one and put back.
+    """
+    if text.isascii():
+        return text.translate(_TABLE)
+    if len(text.encode("utf-8")) - len(text) > len(text) // 16:
+        return text.translate(_TABLE)
+    masked = text.encode("ascii", "replace").decode("ascii")
+    folded = masked.translate(_TABLE)
+    pieces, last = [], 0
+    at = masked.find("?")
+    while at != -1:
+        char = text[at]
+        if char != "?":
+            pieces.append(folded[last:at])
+            pieces.append(_TABLE[ord(char)])
+            last = at + 1
+        at = masked.find("?", at + 1)
+    pieces.append(folded[last:])
+    return "".join(pieces)
+
+
+def normalize(text: str) -> Normalized:
+    """Normalize one field of an article for matching (see the module docstring)."""
+    return Normalized(text)
+
+
+def fold(text: str) -> str:
+    """Return the normalized form of ``text`` without the padding spaces."""
+    return Normalized(text).text.strip(" ")
+
+
+# --- segmentation -------------------------------------------------------------------------
+
+_BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n\s*")
+_LINE_BREAK = re.compile(r"\s*\n\s*")
+_ABBREVIATIONS = (
+    "mr", "mrs", "ms", "dr", "prof", "gen", "lt", "col", "maj", "capt", "cmdr", "adm", "sgt",
+    "sen", "rep", "gov", "pres", "st", "no", "nos", "vs", "etc", "jr", "sr", "jan", "feb", "mar",
+    "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "approx", "dept", "est",
+    "fig", "inc", "ltd", "co", "corp", "univ", "mt", "ft", "rev", "hon", "amb")
+_CLOSING = "[\"'\u201d\u2019\u00bb)\\]\u300d\u300f\uff09]*"
+# After the mark: white space, then a character that is not a lower-case letter.
+_NEXT_STARTS_SENTENCE = "(\\s+)(?=[^\\sa-z\u00df-\u00ff\u0430-\u044f])"
+
+
+def _not_after(word: str) -> str:
+    letters = "".join(f"[{c.upper()}{c}]" for c in word)
+    return f"(?<!\\b{letters}\\.)"
+
+
+# Every pattern starts with its literal mark, which the regex engine finds fast. A period
+# does not end a sentence after an abbreviation, an initial ("J. Smith") or inside a dotted
+# abbreviation ("U.S.").
+_SENTENCE_ENDS = {
+    ".": re.compile("\\.(?<!\\b[^\\W\\d_]\\.)(?<!\\.[^\\W\\d_]\\.)"
+                    + "".join(_not_after(a) for a in _ABBREVIATIONS)
+                    + "[.!?]*" + _CLOSING + _NEXT_STARTS_SENTENCE),
+    **{mark: re.compile(re.escape(mark) + "[.!?\u2026]*" + _CLOSING + _NEXT_STARTS_SENTENCE)
+       for mark in "!?\u2026\u061f\u0964"},
+    **{mark: re.compile(re.escape(mark) + "[\u3002\uff01\uff1f]*" + _CLOSING + "(\\s*)")
+       for mark in "\u3002\uff01\uff1f"},
+}
+
+
+def paragraphs(text: str) -> list[tuple[int, int]]:
+    """Return the paragraphs of ``text`` as ``(start, end)`` offsets, white space trimmed.
+
+    Paragraphs are separated by blank lines; a text without blank lines is split at line breaks
+    (feeds extracted from HTML often put one paragraph per line).
+    """
+    splitter = _BLANK_LINE if _BLANK_LINE.search(text) else _LINE_BREAK
+    out, start = [], 0
+    for m in splitter.finditer(text):
+        out.append((start, m.start()))
+        start = m.end()
+    out.append((start, len(text)))
+    return [span for span in (_trim(text, s, e) for s, e in out) if span[0] < span[1]]
+
+
+def sentences(text: str, within: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
+    """Return the sentences of ``text`` (inside each paragraph) as ``(start, end)`` offsets.
+
+    Rules, in order: a sentence never crosses a paragraph; it ends after ``. ! ? …`` (and any
+    closing quote or bracket) followed by white space and a word that does not start with a
+    lower-case letter, or after a CJK full stop; a period does not end a sentence after a known
+    abbreviation (``Mr.``, ``Sept.``), an initial or a dotted abbreviation (``U.S.``).
+    """
+    ends = _sentence_ends(text)
+    keys = [end for end, _ in ends]
+    out = []
+    for pstart, pend in within if within is not None else paragraphs(text):
+        start = pstart
+        for end, following in ends[bisect_right(keys, pstart):bisect_right(keys, pend)]:
+            out.append((start, end))
+            start = following
+        out.append((start, pend))
+    return [span for span in out if span[0] < span[1]]
+
+
+def _sentence_ends(text: str) -> list[tuple[int, int]]:
+    """Each sentence end: where it ends, and where the next one starts (after white space)."""
+    found: dict[int, int] = {}
+    for mark, pattern in _SENTENCE_ENDS.items():
+        if mark in text:
+            found.update((m.start(1), m.end()) for m in pattern.finditer(text))
+    return sorted(found.items())
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    if start < end and (text[start].isspace() or text[end - 1].isspace()):
+        part = text[start:end]
+        left = len(part) - len(part.lstrip())
+        return start + left, start + len(part.rstrip())
+    return start, end
+
+
+# --- terms ------------------------------------------------------------------------------------
+
+
+class TermError(ValueError):
+    """A term that cannot be used; the message says why, for the analyst."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """One way to find a term in normalized text.
+
+    ``key`` is searched literally; it starts with a space when the term must start a word and
+    ends with one when it must end a word. ``rest`` (terms with ``*`` inside) must then match
+    at the key's start. ``caps`` leading letters of the match must be capitals in the original
+    (acronyms: ``UN`` does not fire on French ``un``).
+    """
+
+    key: str
+    rest: re.Pattern[str] | None = None
+    caps: int = 0
+
+    @property
+    def lead(self) -> int:
+        return 1 if self.key.startswith(" ") else 0
+
+
+_ACRONYM = re.compile(r"[^\W\d_]{2,5}\Z")
+_LATIN_WORD = re.compile(r"[a-z]+\Z")
+_HYPHENATED = re.compile(r"[^\W\d_]+-[^\W\d_]+")
+_ARABIC_WORD = re.compile("[\u0621-\u064a]+\\Z")
+# wa-, fa-, bi-, li-, ka-, wa-bi-, wa-li- (and, so, with/in, for, like)
+_ARABIC_PREFIXES = ("", "\u0648", "\u0641", "\u0628", "\u0644", "\u0643",
+                    "\u0648\u0628", "\u0648\u0644")
+_AL = "\u0627\u0644"
+MIN_WILDCARD_STEM = 3
+
+
+@lru_cache(maxsize=200_000)
+def compile_term(term: str) -> tuple[Pattern, ...]:
+    """Return the patterns that find ``term``; raise :class:`TermError` if it can never match.
+
+    - ``*`` at the end of a word: any ending (``munition*``); at the start: any beginning
+      (``*rakete``); inside: any letters (``Северн* Коре*``). At least three letters (two in
+      Chinese, Japanese, Korean) must precede the first ``*``.
+    - Words in Latin, Cyrillic, Arabic... script match whole words; Korean terms must start a
+      word but may take particles (``북한`` finds ``북한은``); Chinese and Japanese terms match
+      anywhere.
+    - Variants added: ``s``/``es``/``ies`` plurals of the last Latin word of three letters or
+      more; short romanized syllables joined (``Jong Un`` → ``Jongun``); Arabic conjunction,
+      preposition and article prefixes on the first word.
+    - A term of two to five capitals (``UN``, ``DPRK``) matches only in capitals.
+    """
+    written = term.strip()
+    if not written:
+        raise TermError("empty term")
+    if not written.replace("*", "").strip():
+        raise TermError("a term of only '*' would match every word")
+    folded = re.sub(r"\*+", "*", "*".join(fold_piece(p) for p in written.split("*")))
+    words = folded.split()
+    if not "".join(words).replace("*", ""):
+        raise TermError(f"{written!r} has no letters or digits (only punctuation?)")
+    if "*" in words:
+        raise TermError(f"{written!r}: a '*' must be attached to a word, e.g. missile*")
+    caps = 0
+    if _ACRONYM.match(written) and written.isupper():
+        caps = len(written)
+    variants = _joined(words, written)
+    # Plurals only for common nouns (the last word written in lower case) and acronyms.
+    if caps or written.split()[-1].islower():
+        variants = [v for base in variants for v in _plurals(base, acronym=caps > 0)]
+    variants = [v for base in variants for v in _arabic_prefixed(base)]
+    out: dict[tuple[str, str | None, int], Pattern] = {}
+    for variant in variants:
+        pattern = _pattern(" ".join(variant), written, caps)
+        out.setdefault((pattern.key, pattern.rest.pattern if pattern.rest else None, caps),
+                       pattern)
+    return tuple(out.values())
+
+
+def fold_piece(piece: str) -> str:
+    """Normalize part of a term like :func:`normalize`, keeping one space at an edge."""
+    # NUL marks the edges: folding never produces it, and it is not a word character.
+    folded = _APOSTROPHE.sub(" ", "\0" + piece.translate(_TABLE) + "\0")
+    collapsed = _SPACES.sub(" ", folded)
+    if not piece.isascii() and _HAS_CJK.search(collapsed):
+        collapsed = _CJK_EDGE.sub(" ", collapsed)
+    return collapsed[1:-1]
+
+
+def _pattern(text: str, written: str, caps: int) -> Pattern:
+    lead_open = text.startswith("*")
+    trail_open = text.endswith("*")
+    core = text.strip("*")
+    first, last = core[0], core[-1]
+    lead = not lead_open and script_class(first) != "cjk"
+    trail = not trail_open and script_class(last) == "spaced"
+    stem = core.split("*", 1)[0]
+    if "*" in text and len(stem.replace(" ", "")) < (
+            2 if script_class(stem[:1] or "a") != "spaced" else MIN_WILDCARD_STEM):
+        raise TermError(f"{written!r}: write at least {MIN_WILDCARD_STEM} letters before '*' "
+                        "(2 in Chinese, Japanese, Korean); a shorter stem matches too much")
+    key = (" " if lead else "") + stem
+    if "*" not in core:
+        return Pattern(key + (" " if trail else ""), None, caps)
+    parts = core.split("*")
+    regex = (" " if lead else "") + "[^ ]*".join(re.escape(p) for p in parts)
+    regex += "(?= )" if trail else ""
+    return Pattern(key, re.compile(regex), caps)
+
+
+def _joined(words: list[str], written: str) -> list[list[str]]:
+    """Variants with romanized syllables joined: ``Ho-jin`` → ``Hojin``, ``Jong Un`` → ``Jongun``.
+
+    Joined: pairs the analyst wrote with a hyphen, and the last two words of a three-word name
+    of short capitalized syllables (``Kim Jong Un``, ``Choe Son Hui``).
+    """
+    pairs = {tuple(fold(m.group()).split()) for m in _HYPHENATED.finditer(written)}
+    names = written.split()
+    if len(names) == 3 and all(len(n) <= 4 and n[:1].isupper() and n.isalpha() for n in names):
+        pairs.add(tuple(fold(" ".join(names[1:])).split()))
+    joinable = [i for i in range(len(words) - 1) if (words[i], words[i + 1]) in pairs]
+    if not joinable:
+        return [words]
+    out = []
+    for choice in product((False, True), repeat=min(len(joinable), 3)):
+        joins = {i for i, join in zip(joinable, choice, strict=False) if join}
+        merged: list[str] = []
+        for i, word in enumerate(words):
+            if i - 1 in joins:
+                merged[-1] += word
+            else:
+                merged.append(word)
+        out.append(merged)
+    return out
+
+
+def _plurals(words: list[str], *, acronym: bool) -> list[list[str]]:
+    last = words[-1]
+    if not _LATIN_WORD.match(last) or len(last) < (2 if acronym else 3):
+        return [words]
+    if acronym:
+        endings = ["s"]
+    elif last.endswith(("s", "x", "z", "ch", "sh")):
+        endings = ["es"]
+    elif last.endswith("y") and last[-2] not in "aeiou":
+        return [words, [*words[:-1], last[:-1] + "ies"]]
+    elif last.endswith("e"):
+        endings = ["s"]
+    else:
+        endings = ["s", "es"]
+    return [words] + [[*words[:-1], last + e] for e in endings]
+
+
+def _arabic_prefixed(words: list[str]) -> list[list[str]]:
+    first = words[0]
+    if not _ARABIC_WORD.match(first):
+        return [words]
+    out = []
+    bases = [first] if first.startswith(_AL) else [first, _AL + first]
+    for base in bases:
+        for prefix in _ARABIC_PREFIXES:
+            # li- + al- is written with one alef: لل
+            word = prefix + (base[1:] if prefix.endswith("\u0644") and base.startswith(_AL)
+                             else base)
+            out.append([word, *words[1:]])
+    return out
