@@ -1,0 +1,197 @@
+"""The ``newswatch`` command: run the news monitor's stages and the analysts' tools.
+
+- ``newswatch up``: a local Kafka (unless ``NEWSWATCH_KAFKA_BOOTSTRAP`` is set), the poller and
+  the worker, matches on the console;
+- ``newswatch kafka [--port 9092] [--data-dir DIR]``: a real single-node broker, foreground;
+- ``newswatch poll [--feeds FILE] [--once] [--metrics-port N]``: publish new articles;
+- ``newswatch worker [--topics DIR] [--web-port N]``: tag articles into ``news.matches``;
+- ``newswatch topics check|explain``, ``newswatch tag``: the analysts' tools.
+
+Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from monitor import __version__
+from monitor.config import Settings
+from monitor.tagging.commands import add_commands
+from monitor.worker import add_worker_command
+from monitor.yamlfile import ConfigError, ConfigErrors
+
+log = logging.getLogger("monitor")
+
+DEFAULT_FEEDS = Path("deploy/feeds.yaml")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    _configure_logging(settings.log_level)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        code: int = args.func(args, settings)
+    except (ConfigError, ConfigErrors) as exc:
+        print(f"newswatch: configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    summary = __doc__.splitlines()[0].replace("``", "")
+    parser = argparse.ArgumentParser(prog="newswatch", description=summary)
+    parser.add_argument("--version", action="version", version=f"newswatch {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run the whole pipeline locally, output to the console")
+    up.add_argument("--feeds", type=Path, default=DEFAULT_FEEDS)
+    up.add_argument("--topics", type=Path, default=Path("topics"))
+    up.set_defaults(func=_cmd_up)
+
+    kafka = sub.add_parser("kafka", help="run a local single-node Kafka broker")
+    kafka.add_argument("--port", type=int, default=9092)
+    kafka.add_argument("--data-dir", type=Path, default=None)
+    kafka.set_defaults(func=_cmd_kafka)
+
+    poll = sub.add_parser("poll", help="poll feeds and publish new articles")
+    poll.add_argument("--feeds", type=Path, default=DEFAULT_FEEDS,
+                      help="feeds file (default: deploy/feeds.yaml)")
+    poll.add_argument("--once", action="store_true", help="poll each owned feed once and exit")
+    poll.add_argument("--metrics-port", type=int, default=None,
+                      help="serve Prometheus metrics on this port")
+    poll.set_defaults(func=_cmd_poll)
+
+    add_worker_command(sub)
+    add_commands(sub)
+    return parser
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # The Kafka clients narrate every connection at INFO; ops need their warnings only.
+    for noisy in ("kafka", "aiokafka", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _cmd_kafka(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor import broker
+
+    return broker.run_foreground(settings, port=args.port, data_dir=args.data_dir)
+
+
+def _cmd_poll(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.feeds.feedlist import load_feeds
+
+    feeds = load_feeds(args.feeds)
+    return asyncio.run(_poll(settings, feeds, once=args.once, metrics_port=args.metrics_port))
+
+
+async def _poll(settings: Settings, feeds: tuple, *, once: bool,  # type: ignore[type-arg]
+                metrics_port: int | None) -> int:
+    from monitor.feeds.fetch import Fetcher
+    from monitor.feeds.poller import Poller
+    from monitor.feeds.state import FeedOwnership
+    from monitor.metrics import PollerMetrics
+
+    registry = CollectorRegistry()
+    metrics = PollerMetrics(registry)
+    if metrics_port is not None:
+        start_http_server(metrics_port, registry=registry)
+        log.info("metrics on http://0.0.0.0:%d/metrics", metrics_port)
+    ownership = FeedOwnership(settings)
+    ownership.start()
+    try:
+        if not await asyncio.to_thread(ownership.wait_ready, 120.0):
+            log.error("no feed assignment from Kafka at %s within 120 s",
+                      settings.kafka_bootstrap)
+            return 1
+        async with Fetcher(user_agent=settings.user_agent) as fetcher:
+            poller = Poller(settings=settings, feeds=feeds, fetcher=fetcher,
+                            ownership=ownership, metrics=metrics)
+            try:
+                if once:
+                    published = await poller.run_once()
+                    log.info("poll --once: %d new articles published", published)
+                    return 0
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, stop.set)
+                log.info("polling %d feeds (this process polls the share Kafka assigns it)",
+                         len(feeds))
+                await poller.run_forever(stop)
+                return 0
+            finally:
+                poller.close()
+    finally:
+        await asyncio.to_thread(ownership.close)
+
+
+def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    """Start a broker if none is configured, then the poller and the worker as children."""
+    from monitor import broker
+
+    env = dict(os.environ)
+    local: broker.KafkaBroker | None = None
+    if "NEWSWATCH_KAFKA_BOOTSTRAP" not in os.environ:
+        local = broker.KafkaBroker(settings, port=9092)
+        print("starting a local Kafka broker (set NEWSWATCH_KAFKA_BOOTSTRAP to use yours) ...",
+              file=sys.stderr)
+        try:
+            local.start()
+        except broker.BrokerError as exc:
+            print(f"newswatch up: {exc}", file=sys.stderr)
+            return 2
+        env["NEWSWATCH_KAFKA_BOOTSTRAP"] = local.bootstrap
+    commands = [[sys.executable, "-m", "monitor", "poll", "--feeds", str(args.feeds)],
+                [sys.executable, "-m", "monitor", "worker", "--topics", str(args.topics)]]
+    children = [subprocess.Popen(cmd, env=env) for cmd in commands]
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    code = 0
+    try:
+        while not stopping:
+            for command, child in zip(commands, children, strict=True):
+                if child.poll() is not None:
+                    print(f"newswatch: {command[3]} exited with {child.returncode}",
+                          file=sys.stderr)
+                    stopping, code = True, child.returncode or 1
+            time.sleep(0.2)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if local is not None:
+            local.stop()
+    return code

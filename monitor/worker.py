@@ -1,0 +1,40 @@
+"""``newswatch worker``: run the Faust app in the foreground until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from monitor.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def add_worker_command(sub: Any) -> None:
+    worker = sub.add_parser("worker", help="tag articles (and later: stories, alerts)")
+    worker.add_argument("--topics", type=Path, default=Path("topics"),
+                        help="watch-topic directory (default: topics)")
+    worker.add_argument("--web-port", type=int, default=6066,
+                        help="port for /metrics and Faust's web views (default: 6066)")
+    worker.set_defaults(func=run_worker)
+
+
+def run_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import faust
+
+    from monitor import bus
+    from monitor.app import ARTICLE_PARTITIONS, create_app
+
+    bus.ensure_topics(settings.kafka_bootstrap, [
+        bus.TopicSpec(settings.topic(name), partitions=ARTICLE_PARTITIONS)
+        for name in ("articles", "matches", "articles.dead")])
+    app = create_app(settings, topics_dir=args.topics, web_port=args.web_port)
+    worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False,
+                          redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
