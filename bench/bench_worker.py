@@ -1,0 +1,175 @@
+"""Benchmark one worker through Kafka: articles/s from news.articles to news.matches.
+
+    python bench/bench_worker.py [--articles 20000]
+
+Prints one table. ``--articles`` articles of about 4 KB (sentences drawn from a fixed set of
+news-like sentences, some naming North Korea, Russia, the Security Council or the allies'
+deterrence talks, so that about one article in four matches a shipped watch topic) are put on
+``news.articles`` first; then one ``newswatch worker`` process with the shipped ``topics/``
+starts, and the clock runs from its first tagged article to its last, read from its own
+``/metrics``. Kafka is the broker named by ``NEWSWATCH_KAFKA_BOOTSTRAP``, or one started for
+the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import uuid4
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from monitor import bus
+from monitor.article import Article
+from monitor.broker import KafkaBroker
+from monitor.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SENTENCES = (
+    "Officials in Seoul said the talks would resume after the holiday.",
+    "The ministry declined to comment on the report, citing security concerns.",
+    "Prices of rice and fuel rose for the third month in a row, the statistics office said.",
+    "Heavy rain flooded several roads in the capital on Tuesday morning.",
+    "The national team won its qualifying match two goals to one.",
+    "Analysts said the central bank was likely to hold rates steady this quarter.",
+    "A spokesperson for the foreign ministry said the envoy had returned home.",
+    "Lawmakers debated a bill on household debt late into the night.",
+    "North Korea fired a ballistic missile into the sea off its east coast.",
+    "Russia said its forces had taken another village in eastern Ukraine.",
+    "South Korean intelligence said North Korea had shipped more artillery shells to Russia.",
+    "The Security Council extended the mandate of the sanctions panel for another year.",
+    "Washington and Seoul agreed to strengthen extended deterrence, including the deployment "
+    "of strategic assets.",
+    "The Nuclear Consultative Group will meet again in Washington next month.",
+    "Kim Jong Un inspected a munitions factory, state media reported.",
+    "Putin thanked Pyongyang for its support in a message marking the treaty anniversary.",
+    "The United Nations said aid deliveries had been delayed by fighting near the border.",
+    "The company reported higher profits on strong demand for memory chips.",
+    "Tourists returned to the island after the typhoon passed.",
+    "A court sentenced the former mayor to two years in prison for bribery.",
+)
+
+
+def articles(count: int, seed: int = 20230915) -> list[Article]:
+    rng = random.Random(seed)
+    out = []
+    fetched = datetime.now(UTC)
+    for n in range(count):
+        paragraphs, size = [], 0
+        while size < 4000:
+            paragraph = " ".join(rng.choice(SENTENCES[:8]) if rng.random() < 0.92
+                                 else rng.choice(SENTENCES) for _ in range(rng.randint(3, 6)))
+            paragraphs.append(paragraph)
+            size += len(paragraph) + 2
+        out.append(Article(article_id=f"bench-{n}", feed_id="bench", outlet="Bench Wire",
+                           title=f"Report {n} from the region", text="\n\n".join(paragraphs),
+                           language="en", fetched_at=fetched))
+    return out
+
+
+def scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+def tagged(samples: dict[str, float]) -> float:
+    return sum(v for k, v in samples.items() if k.startswith("newswatch_tagger_articles_total{"))
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def run(bootstrap: str, count: int) -> None:
+    settings = Settings(kafka_bootstrap=bootstrap, topic_namespace=f"bench{uuid4().hex[:8]}")
+    bus.ensure_topics(bootstrap, [bus.TopicSpec(settings.topic("articles"), partitions=6)])
+    batch = articles(count)
+    producer = bus.make_producer(bootstrap, client_id="bench")
+    started = time.perf_counter()
+    bus.wait_all([producer.send(settings.topic("articles"), key=a.article_id.encode(),
+                                value=a.to_json()) for a in batch], timeout=300)
+    produce_s = time.perf_counter() - started
+    producer.close()
+    size = sum(len(a.text) for a in batch) / count / 1024
+    print(f"{count} articles of {size:.1f} KB on {settings.topic('articles')} in {produce_s:.1f} s "
+          f"({count / produce_s:.0f}/s with kafka-python); Kafka at {bootstrap}")
+
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NEWSWATCH_KAFKA_BOOTSTRAP": bootstrap,
+               "NEWSWATCH_TOPIC_NAMESPACE": settings.topic_namespace, "NEWSWATCH_CACHE": cache,
+               "NEWSWATCH_LOG_LEVEL": "WARNING"}
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "worker", "--topics", str(ROOT / "topics"),
+             "--web-port", str(port)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        try:
+            first = last = None
+            deadline = time.monotonic() + 600
+            done = 0.0
+            while time.monotonic() < deadline:
+                try:
+                    done = tagged(scrape(port))
+                except OSError:
+                    done = 0.0
+                now = time.perf_counter()
+                if done and first is None:
+                    first = (now, done)
+                if done >= count:
+                    last = now
+                    break
+                time.sleep(0.05)
+            if first is None or last is None:
+                raise SystemExit(f"the worker tagged {done:.0f} of {count} articles in time")
+            samples = scrape(port)
+            memory = rss_mb(worker.pid)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=60)
+    matches = sum(v for k, v in samples.items()
+                  if k.startswith("newswatch_tagger_matches_total{"))
+    seconds = last - first[0]
+    rate = (count - first[1]) / seconds
+    print(f"{'articles':>8} {'matches':>8} {'seconds':>8} {'articles/s':>10} {'worker RSS MB':>13}")
+    print(f"{count:>8} {matches:>8.0f} {seconds:>8.2f} {rate:>10.0f} {memory:>13.0f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=20000)
+    args = parser.parse_args()
+    given = os.environ.get("NEWSWATCH_KAFKA_BOOTSTRAP")
+    if given:
+        run(given, args.articles)
+        return 0
+    with tempfile.TemporaryDirectory() as data, KafkaBroker(
+            Settings.from_env(), port=_free_port(), data_dir=Path(data)) as broker:
+        run(broker.bootstrap, args.articles)
+    return 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
