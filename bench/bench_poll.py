@@ -4,7 +4,8 @@
 
 Prints one table. The feeds are RSS 2.0 documents of ``--items`` items (about 600 bytes of
 text each), spread over ``--hosts`` HTTP servers on loopback addresses 127.0.0.2, 127.0.0.3 ...
-so the poller's per-host limit applies as it would on the internet. Half the hosts answer with
+so the poller's per-host limit applies as it would on the internet; the servers run in a
+process of their own. Half the hosts answer with
 an ETag (the second cycle is then a 304), the other half without validators (the second cycle
 compares body hashes and skips parsing).
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -27,6 +29,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -66,11 +69,11 @@ def document(feed: int, first: int, items: int) -> bytes:
 
 
 class Feeds:
-    """What every feed serves now; ``grow`` adds one item to some of them."""
+    """What every feed serves now (shared with the server process); ``grow`` adds items."""
 
     def __init__(self, count: int, items: int) -> None:
         self.items = items
-        self.first = [0] * count
+        self.first = multiprocessing.Array("i", count)
 
     def body(self, feed: int) -> bytes:
         return document(feed, self.first[feed], self.items)
@@ -82,15 +85,32 @@ class Feeds:
 
 def route(server: HTTPServer, feeds: Feeds, feed: int, etag: bool) -> None:
     def reply(request: Request) -> Reply:
-        body = feeds.body(feed)
         if not etag:
-            return Reply(body=body)
+            return Reply(body=feeds.body(feed))
         tag = f'"{feed}-{feeds.first[feed]}"'
         if request.headers.get("If-None-Match") == tag:
             return Reply(status=304, headers={"ETag": tag})
-        return Reply(body=body, headers={"ETag": tag})
+        return Reply(body=feeds.body(feed), headers={"ETag": tag})
 
     server.route(f"/feed{feed}.xml", reply)
+
+
+def serve(feeds: Feeds, count: int, hosts: int, ports: Any, ready: Any, stop: Any) -> None:
+    """The feed hosts, in a process of their own so they do not share the poller's GIL."""
+    servers = [HTTPServer(host(h)) for h in range(hosts)]
+    for h, server in enumerate(servers):
+        server.__enter__()
+        ports[h] = server.port
+    for feed in range(count):
+        route(servers[feed % hosts], feeds, feed, etag=(feed % hosts) % 2 == 0)
+    ready.set()
+    stop.wait()
+    for server in servers:
+        server.close()
+
+
+def host(h: int) -> str:
+    return f"127.0.0.{2 + h}"
 
 
 async def cycle(settings: Settings, configs: list[FeedConfig]) -> tuple[int, float]:
@@ -116,16 +136,18 @@ async def cycle(settings: Settings, configs: list[FeedConfig]) -> tuple[int, flo
 def run(bootstrap: str, args: argparse.Namespace) -> None:
     settings = Settings(kafka_bootstrap=bootstrap, topic_namespace=f"bench{uuid4().hex[:8]}")
     feeds = Feeds(args.feeds, args.items)
-    servers = [HTTPServer(f"127.0.0.{2 + h}") for h in range(args.hosts)]
-    for server in servers:
-        server.__enter__()
+    ports = multiprocessing.Array("i", args.hosts)
+    ready, stop = multiprocessing.Event(), multiprocessing.Event()
+    server = multiprocessing.Process(target=serve, args=(feeds, args.feeds, args.hosts, ports,
+                                                         ready, stop), daemon=True)
+    server.start()
     try:
-        configs = []
-        for feed in range(args.feeds):
-            host = feed % args.hosts
-            route(servers[host], feeds, feed, etag=host % 2 == 0)
-            configs.append(FeedConfig(id=f"feed{feed}", url=servers[host].url(f"/feed{feed}.xml"),
-                                      outlet=f"Outlet {feed}", language="en"))
+        if not ready.wait(60):
+            raise SystemExit("the feed hosts did not start")
+        configs = [FeedConfig(id=f"feed{feed}", outlet=f"Outlet {feed}", language="en",
+                              url=f"http://{host(feed % args.hosts)}:"
+                                  f"{ports[feed % args.hosts]}/feed{feed}.xml")
+                   for feed in range(args.feeds)]
         size = sum(len(feeds.body(f)) for f in range(args.feeds)) / args.feeds / 1024
         print(f"{args.feeds} feeds of {args.items} items ({size:.0f} KB each) on {args.hosts} "
               f"hosts; Kafka at {bootstrap}")
@@ -138,8 +160,8 @@ def run(bootstrap: str, args: argparse.Namespace) -> None:
             print(f"{name:10} {args.feeds:>6} {published:>9} {seconds:>8.2f} "
                   f"{args.feeds / seconds:>8.0f} {published / seconds:>10.0f}")
     finally:
-        for server in servers:
-            server.close()
+        stop.set()
+        server.join(timeout=10)
 
 
 def main() -> int:
