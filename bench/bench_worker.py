@@ -4,7 +4,7 @@
 
 Prints one table. ``--articles`` articles of about 4 KB (sentences drawn from a fixed set of
 news-like sentences, some naming North Korea, Russia, the Security Council or the allies'
-deterrence talks, so that about one article in four matches a shipped watch topic) are put on
+deterrence talks, so that about one article in six matches a shipped watch topic) are put on
 ``news.articles`` first; then one ``newswatch worker`` process with the shipped ``topics/``
 starts, and the clock runs from its first tagged article to its last, read from its own
 ``/metrics``. Kafka is the broker named by ``NEWSWATCH_KAFKA_BOOTSTRAP``, or one started for
@@ -67,7 +67,7 @@ def articles(count: int, seed: int = 20230915) -> list[Article]:
     for n in range(count):
         paragraphs, size = [], 0
         while size < 4000:
-            paragraph = " ".join(rng.choice(SENTENCES[:8]) if rng.random() < 0.92
+            paragraph = " ".join(rng.choice(SENTENCES[:8]) if rng.random() < 0.994
                                  else rng.choice(SENTENCES) for _ in range(rng.randint(3, 6)))
             paragraphs.append(paragraph)
             size += len(paragraph) + 2
