@@ -88,9 +88,11 @@ def _configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # The Kafka clients narrate every connection at INFO; ops need their warnings only.
-    for noisy in ("kafka", "aiokafka", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The Kafka clients narrate every connection, and Faust every service it starts, at INFO;
+    # ops need their warnings only (NEWSWATCH_LOG_LEVEL=DEBUG shows everything).
+    if level.upper() != "DEBUG":
+        for noisy in ("kafka", "aiokafka", "httpx", "httpcore", "faust", "mode"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _cmd_kafka(args: argparse.Namespace, settings: Settings) -> int:

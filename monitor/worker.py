@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 def add_worker_command(sub: Any) -> None:
-    worker = sub.add_parser("worker", help="tag articles (and later: stories, alerts)")
+    worker = sub.add_parser("worker", help="tag articles from news.articles into news.matches")
     worker.add_argument("--topics", type=Path, default=Path("topics"),
                         help="watch-topic directory (default: topics)")
     worker.add_argument("--web-port", type=int, default=6066,
@@ -31,8 +31,13 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
         bus.TopicSpec(settings.topic(name), partitions=ARTICLE_PARTITIONS)
         for name in ("articles", "matches", "articles.dead")])
     app = create_app(settings, topics_dir=args.topics, web_port=args.web_port)
+    log.info("tagging %s into %s with %d watch topics from %s; metrics on "
+             "http://0.0.0.0:%d/metrics", settings.topic("articles"), settings.topic("matches"),
+             len(app.newswatch_watch.matcher.watch_topics),  # type: ignore[attr-defined]
+             args.topics, args.web_port)
+    # quiet: no banner or spinner on the console, where the matches are printed.
     worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False,
-                          redirect_stdouts=False)
+                          redirect_stdouts=False, quiet=True)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
