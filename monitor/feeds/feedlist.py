@@ -78,7 +78,7 @@ def load_feeds(path: str | Path, text: str | None = None) -> tuple[FeedConfig, .
         seen[feed.id] = index
         feeds.append(feed)
     if errors:
-        raise ConfigErrors(errors)
+        raise ConfigErrors(sorted(errors, key=lambda e: e.line or 0))
     return tuple(feeds)
 
 
