@@ -225,3 +225,25 @@ async def test_broken_feeds_each_give_a_metric_and_never_hold_up_the_good_one(
     # The good feed was fetched while the slow one was still waiting for its answer.
     fetched = datetime.fromisoformat(str(good["fetched_at"]))
     assert fetched.timestamp() - started < 1.0
+
+
+def test_fulltext_feeds_carry_the_article_page_text_or_keep_the_summary(
+        kafka_settings: Settings, server: HTTPServer, tmp_path: Path) -> None:
+    page = (Path(__file__).parent / "testdata" / "article_page.html").read_bytes()
+    server.route("/wire.xml", body=rss("wire", [("cranes", "Harbour cranes return to work"),
+                                                ("gone", "A page that is gone")]))
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  - id: wire\n    url: {server.url('/wire.xml')}\n"
+                     f"    outlet: Example Wire\n    fulltext: true\n")
+    # The feed's links carry ?utm_source=rss, which the page routes above do not.
+    server.route("/wire/cranes.html?utm_source=rss", body=page,
+                 headers={"Content-Type": "text/html"})
+    server.route("/wire/gone.html?utm_source=rss", status=404, body=b"gone")
+
+    poll_once(kafka_settings, feeds)
+    by_title = {a["title"]: a for a in articles_on(kafka_settings)}
+    cranes = str(by_title["Harbour cranes return to work"]["text"])
+    assert "Container cranes at the port of Incheon started moving again" in cranes
+    assert "First! Great news" not in cranes
+    assert by_title["A page that is gone"]["text"] == (
+        "A page that is gone — a report from Seoul.")
