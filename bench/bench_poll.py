@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import os
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -34,9 +32,9 @@ from uuid import uuid4
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _local import kafka_bootstrap
 from prometheus_client import CollectorRegistry
 
-from monitor.broker import KafkaBroker
 from monitor.config import Settings
 from monitor.feeds.feedlist import FeedConfig
 from monitor.feeds.fetch import Fetcher
@@ -170,22 +168,9 @@ def main() -> int:
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--items", type=int, default=20)
     args = parser.parse_args()
-    given = os.environ.get("NEWSWATCH_KAFKA_BOOTSTRAP")
-    if given:
-        run(given, args)
-        return 0
-    with tempfile.TemporaryDirectory() as data, KafkaBroker(
-            Settings.from_env(), port=_free_port(), data_dir=Path(data)) as broker:
-        run(broker.bootstrap, args)
+    with kafka_bootstrap() as bootstrap:
+        run(bootstrap, args)
     return 0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 if __name__ == "__main__":

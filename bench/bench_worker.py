@@ -17,22 +17,22 @@ import argparse
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _local import kafka_bootstrap
+
 from monitor import bus
 from monitor.article import Article
-from monitor.broker import KafkaBroker
 from monitor.config import Settings
+from tests.metricsread import free_port, scrape
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTENCES = (
@@ -77,17 +77,6 @@ def articles(count: int, seed: int = 20230915) -> list[Article]:
     return out
 
 
-def scrape(port: int) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
-    return samples
-
-
 def tagged(samples: dict[str, float]) -> float:
     return sum(v for k, v in samples.items() if k.startswith("newswatch_tagger_articles_total{"))
 
@@ -111,7 +100,8 @@ def run(bootstrap: str, count: int) -> None:
     print(f"{count} articles of {size:.1f} KB on {settings.topic('articles')} in {produce_s:.1f} s "
           f"({count / produce_s:.0f}/s with kafka-python); Kafka at {bootstrap}")
 
-    port = _free_port()
+    port = free_port()
+    metrics = f"http://127.0.0.1:{port}/metrics"
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NEWSWATCH_KAFKA_BOOTSTRAP": bootstrap,
                "NEWSWATCH_TOPIC_NAMESPACE": settings.topic_namespace, "NEWSWATCH_CACHE": cache,
@@ -126,7 +116,7 @@ def run(bootstrap: str, count: int) -> None:
             done = 0.0
             while time.monotonic() < deadline:
                 try:
-                    done = tagged(scrape(port))
+                    done = tagged(scrape(metrics))
                 except OSError:
                     done = 0.0
                 now = time.perf_counter()
@@ -138,7 +128,7 @@ def run(bootstrap: str, count: int) -> None:
                 time.sleep(0.05)
             if first is None or last is None:
                 raise SystemExit(f"the worker tagged {done:.0f} of {count} articles in time")
-            samples = scrape(port)
+            samples = scrape(metrics)
             memory = rss_mb(worker.pid)
         finally:
             worker.send_signal(signal.SIGTERM)
@@ -155,20 +145,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=20000)
     args = parser.parse_args()
-    given = os.environ.get("NEWSWATCH_KAFKA_BOOTSTRAP")
-    if given:
-        run(given, args.articles)
-        return 0
-    with tempfile.TemporaryDirectory() as data, KafkaBroker(
-            Settings.from_env(), port=_free_port(), data_dir=Path(data)) as broker:
-        run(broker.bootstrap, args.articles)
+    with kafka_bootstrap() as bootstrap:
+        run(bootstrap, args.articles)
     return 0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ Set ``NEWSWATCH_TEST_KAFKA_BOOTSTRAP=host:port`` to run against a broker you sta
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from uuid import uuid4
 
@@ -22,6 +21,7 @@ import pytest
 
 from monitor.broker import KafkaBroker
 from monitor.config import Settings
+from tests.metricsread import free_port
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,7 +50,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if given:
         yield given
         return
-    broker = KafkaBroker(Settings.from_env(), port=_free_port(),
+    broker = KafkaBroker(Settings.from_env(), port=free_port(),
                          data_dir=tmp_path_factory.mktemp("kafka"))
     with broker:
         yield broker.bootstrap
@@ -63,8 +63,3 @@ def kafka_settings(kafka_bootstrap: str) -> Settings:
                     cache_dir=Settings.from_env().cache_dir)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port

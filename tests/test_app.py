@@ -9,11 +9,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +22,9 @@ import pytest
 from monitor import bus
 from monitor.article import Article
 from monitor.config import Settings
+from tests import metricsread
 from tests.kafkaread import read_topic, wait_for_records
+from tests.metricsread import free_port
 
 pytestmark = pytest.mark.kafka
 
@@ -46,12 +46,6 @@ WEATHER = Article(
     article_id="seoul-rain-1", feed_id="wire", outlet="Example Wire",
     title="Monsoon rains flood roads in Seoul", text="Heavy monsoon rain closed roads in Seoul.",
     language="en", fetched_at=datetime(2023, 7, 1, tzinfo=UTC))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -93,15 +87,7 @@ def _wait_for_metrics(port: int, process: subprocess.Popen[bytes], log: Path) ->
 
 
 def scrape(port: int) -> dict[str, float]:
-    """Return every sample on the worker's /metrics as ``{'name{labels}': value}``."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
-    return samples
+    return metricsread.scrape(f"http://127.0.0.1:{port}/metrics")
 
 
 def produce(settings: Settings, messages: list[tuple[bytes, bytes]]) -> None:
