@@ -53,7 +53,7 @@ def add_commands(subparsers: Any) -> None:
     tag = subparsers.add_parser("tag", help="tag a JSON-lines file of articles offline")
     tag.add_argument("--input", required=True, type=Path,
                      help="one JSON article per line: id, title, text (url, published, "
-                          "language optional)")
+                          "language optional); - for standard input")
     tag.add_argument("--output", default="-", help="where to write results (default: -)")
     tag.add_argument("--topics", type=Path, default=DEFAULT_TOPICS,
                      help="watch-topic directory (default: topics)")
@@ -213,7 +213,7 @@ def run_tag(args: argparse.Namespace, settings: object = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        source = args.input.open("rb")
+        source = sys.stdin.buffer if str(args.input) == "-" else args.input.open("rb")
     except OSError as exc:
         print(f"newswatch: cannot read {args.input}: {exc.strerror}", file=sys.stderr)
         return 1
@@ -231,7 +231,8 @@ def run_tag(args: argparse.Namespace, settings: object = None) -> int:
                 continue
             sink.write(record + b"\n")
     finally:
-        source.close()
+        if source is not sys.stdin.buffer:
+            source.close()
         if sink is not sys.stdout.buffer:
             sink.close()
         else:

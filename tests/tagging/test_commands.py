@@ -99,6 +99,15 @@ def test_tag_writes_one_line_per_article_and_reports_bad_lines(
     assert second == {"id": 7, "matches": []}
 
 
+def test_tag_reads_standard_input_and_writes_standard_output(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    article = {"id": "s1", "title": "Kim Jong Un sends troops to Kursk", "text": ""}
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(orjson.dumps(article))))
+    assert run(["tag", "--input", "-", "--topics", str(SHIPPED)]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert [m["topic"] for m in orjson.loads(line)["matches"]] == ["nk-russia-arms"]
+
+
 def test_commands_refuse_invalid_topics(tmp_path: Path) -> None:
     shutil.copytree(TESTDATA / "topics_invalid", tmp_path / "topics")
     source = tmp_path / "in.jsonl"
