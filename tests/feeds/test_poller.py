@@ -29,6 +29,7 @@ from monitor.feeds.state import STATE_PARTITIONS, FeedOwnership
 from monitor.metrics import PollerMetrics
 from tests.httpserver import HTTPServer, Reply
 from tests.kafkaread import read_topic
+from tests.metricsread import free_port, scrape
 
 pytestmark = pytest.mark.kafka
 
@@ -131,14 +132,17 @@ def test_two_pollers_split_the_feeds_without_polling_the_same_one(
         server.route(f"/{feed_id}.xml", body=rss(feed_id, [("a", f"Report of {feed_id}")]))
     feeds = write_feeds(tmp_path / "feeds.yaml",
                         [(i, server.url(f"/{i}.xml")) for i in ids], interval="1s")
-    command = [sys.executable, "-m", "monitor", "poll", "--feeds", str(feeds)]
+    ports = [free_port(), free_port()]
     logs = [tmp_path / f"poller-{n}.log" for n in (1, 2)]
     with logs[0].open("w") as log1, logs[1].open("w") as log2:
-        pollers = [subprocess.Popen(command, env=poller_env(kafka_settings, f"poller-{n}/1"),
-                                    stdout=log, stderr=subprocess.STDOUT)
-                   for n, log in ((1, log1), (2, log2))]
+        pollers = [subprocess.Popen(
+            [sys.executable, "-m", "monitor", "poll", "--feeds", str(feeds), "--metrics-port",
+             str(port)], env=poller_env(kafka_settings, f"poller-{n}/1"), stdout=log,
+            stderr=subprocess.STDOUT)
+            for n, log, port in ((1, log1, ports[0]), (2, log2, ports[1]))]
         try:
             by_agent = _wait_for_a_clean_split(server, ids, timeout=90)
+            metrics = [scrape(f"http://127.0.0.1:{port}/metrics") for port in ports]
         finally:
             for poller in pollers:
                 poller.send_signal(signal.SIGINT)
@@ -150,6 +154,10 @@ def test_two_pollers_split_the_feeds_without_polling_the_same_one(
     assert one | two == {f"/{i}.xml" for i in ids}
     published = articles_on(kafka_settings)
     assert {a["feed_id"] for a in published} == set(ids)
+    # Each poller's /metrics says which feeds it polls: every feed by exactly one of them.
+    for feed_id in ids:
+        owned = [m[f'newswatch_poller_feed_owned{{feed_id="{feed_id}"}}'] for m in metrics]
+        assert sorted(owned) == [0.0, 1.0]
 
 
 def _wait_for_a_clean_split(server: HTTPServer, ids: list[str],
