@@ -7,8 +7,13 @@ the sentences that satisfied the rule. Pure computation: no I/O, no clock, no lo
 How, and why it is fast: every pattern of every term of every watch topic sits in one
 Aho-Corasick automaton, run once over each normalized field, so the cost grows with the
 article, not with the number of watch topics. Only watch topics each of whose required groups
-has a term that fired somewhere are candidates; only candidates have their windows (sentences,
-paragraphs, N words) looked at.
+has a term that fired somewhere are candidates (:meth:`Matcher._candidates`, C-level set work,
+no Python loop per hit or per probe). For the common rule shape (every required group a term
+list or an entity, sentence or paragraph windows) a candidate is then kept only if one
+paragraph, then one sentence, holds a hit of each group (:meth:`_Article.together`: bisection
+of hit offsets, window sets as int bits), which rejects nearly all of them before the full,
+exact evaluation; other shapes go straight to it. Both steps are necessary conditions only:
+what matches, its score and evidence come from :class:`_Evaluation` alone.
 
 Rule semantics, in order:
 
@@ -30,6 +35,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain, compress
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +55,15 @@ MAX_SENTENCES = 10
 _Entry = tuple[int, Any, int]
 # One occurrence in normalized text: field, start, end (boundary spaces excluded).
 _Hit = tuple[int, int, int]
-# The scan records where each probe's key ended as one int, field included; positions are
+# The scan records where each probe's key ended as one int, the field included: the end in
+# the text, or the end in the title less FIELD_SHIFT (a negative number). Positions are
 # worked out only for the probes a candidate watch topic looks at.
 FIELD_SHIFT = 1 << 40
+_VALUE = itemgetter(1)
+_VALUE_THEN_END = itemgetter(1, 0)
+SENTENCE, PARAGRAPH = Within("sentence"), Within("paragraph")
+# A leaf id that is always in the set of leaves that fired: "nothing else needed".
+_ALWAYS = -1
 
 
 @dataclass(frozen=True)
@@ -134,44 +147,93 @@ class Matcher:
         self._probe_ids: dict[tuple[str, str | None, int], int] = {}
         self._term_probes: dict[int, tuple[int, ...]] = {}
         self._entries: dict[str, list[_Entry]] = {}
-        # per probe: key length, lead space, trail space, widen (1: to word end, 2: start)
+        # per probe: key length, lead space, trail space, widen (1: to word end, 2: start);
+        # most probes share one of a few shapes, so equal tuples are stored once.
         self._probe_shape: list[tuple[int, int, int, int]] = []
-        self._leaf_probes: dict[int, frozenset[int]] = {}
-        self._leaf_terms: dict[int, tuple[tuple[Term, tuple[int, ...]], ...]] = {}
+        self._shapes: dict[tuple[int, int, int, int], tuple[int, int, int, int]] = {}
+        # per probe: how far a hit's start lies before its key's end (-1: not fixed, the
+        # start is widened to the word's start), for the window pre-check
+        self._probe_back: list[int] = []
+        self._leaf_probes: dict[int, tuple[int, ...]] = {}
+        # per terms group: the probes of each of its terms, in the order of ``group.terms``
+        self._leaf_terms: dict[int, tuple[tuple[int, ...], ...]] = {}
         self._entity_probes: dict[str, tuple[tuple[tuple[Term, tuple[int, ...]], ...],
                                              frozenset[int]]] = {}
-        # Candidates: a watch topic is looked at only when each group its rule requires has a
-        # probe that fired somewhere. Each probe marks the (watch topic, required group) pairs
-        # it belongs to; a watch topic whose marks add up to all its groups is a candidate.
-        marks: dict[int, dict[int, int]] = {}
-        self._full: list[int] = []
+        # Leaves with the same probes fire alike, wherever they are used: one leaf id each.
+        self._leaf_ids: dict[tuple[int, ...], int] = {}
+        self._leaf_sets: list[tuple[int, ...]] = []
+        # Candidates, see :meth:`_candidates`. Each required group of a rule fires only if
+        # one of the leaves below it has a hit. One of those groups, the one with the fewest
+        # probes (the least likely to fire), triggers the watch topic from its leaves; the
+        # others are then looked up in the set of leaves that fired.
+        triggers: dict[int, list[int]] = {}
+        others: dict[int, list[int]] = {}
+        self._rest_one: list[int] = []
+        self._rest_leaves: list[frozenset[int]] = []
+        self._rest_groups: list[tuple[frozenset[int], ...]] = []
+        shared_rest: dict[frozenset[int], frozenset[int]] = {}
         self._simple: list[bool] = []
+        self._window_leaves: list[tuple[str, tuple[int, ...]] | None] = []
         for index, topic in enumerate(self.watch_topics):
             for group in (topic.rule, *topic.none):
                 for node in group.walk():
                     self._compile_leaf(node)
-            for bit, child in enumerate(topic.rule.children):
-                for node in child.walk():
-                    for probe in self._leaf_probes.get(id(node), ()):
-                        by_topic = marks.setdefault(probe, {})
-                        by_topic[index] = by_topic.get(index, 0) | 1 << bit
-            self._full.append((1 << len(topic.rule.children)) - 1)
-            # Leaves only, with no distinct-count or look-alike check: the marks say it all.
+            children = topic.rule.children
+            required = [self._leaves_below(child) for child in children]
+            trigger = min(required, key=lambda leaves: sum(
+                len(self._leaf_sets[leaf]) for leaf in leaves))
+            rest = [leaves for leaves in required if leaves is not trigger]
+            if len(rest) <= 1 and all(len(leaves) == 1 for leaves in rest):
+                # The common shape (an entity and a list of terms): one leaf to look up.
+                self._rest_one.append(min(rest[0]) if rest else _ALWAYS)
+                for leaf in trigger:
+                    triggers.setdefault(leaf, []).append(index)
+            else:
+                self._rest_one.append(_ALWAYS)
+                for leaf in trigger:
+                    others.setdefault(leaf, []).append(index)
+            single = frozenset(leaf for leaves in rest if len(leaves) == 1 for leaf in leaves)
+            self._rest_leaves.append(shared_rest.setdefault(single, single))
+            self._rest_groups.append(tuple(leaves for leaves in rest if len(leaves) != 1))
+            # Leaves only, with no distinct-count or look-alike check: the leaves say it all.
             self._simple.append(all(
                 (c.kind == "terms" and c.at_least <= 1)
                 or (c.kind == "entity" and c.entity is not None and not c.entity.not_names)
-                for c in topic.rule.children))
-        self._marks: dict[int, tuple[tuple[int, int], ...]] = {
-            p: tuple(by_topic.items()) for p, by_topic in marks.items()}
+                for c in children))
+            self._window_leaves.append(self._window_shape(topic))
+        self._triggers: dict[int, tuple[int, ...]] = {
+            leaf: tuple(topics) for leaf, topics in triggers.items()}
+        self._other_triggers: dict[int, tuple[int, ...]] = {
+            leaf: tuple(topics) for leaf, topics in others.items()}
+        positive = {leaf for leaves in self._rest_leaves for leaf in leaves}
+        positive |= {leaf for groups in self._rest_groups for leaves in groups
+                     for leaf in leaves}
+        positive |= set(triggers) | set(others)
+        by_probe: dict[int, list[int]] = {}
+        for leaf, probes in enumerate(self._leaf_sets):
+            if leaf in positive:
+                for probe in probes:
+                    by_probe.setdefault(probe, []).append(leaf)
+        shared: dict[tuple[int, ...], tuple[int, ...]] = {}
+        self._probe_leaves: list[tuple[int, ...]] = [
+            shared.setdefault(key, key) for key in (
+                tuple(by_probe.get(probe, ())) for probe in range(len(self._probe_shape)))]
         self._automaton: Any = ahocorasick.Automaton()
+        self._checks: list[tuple[_Entry, ...]] = []
         for key, entries in self._entries.items():
-            # The common case, one probe without checks, is stored as a bare int.
-            simple = len(entries) == 1 and entries[0][1] is None and not entries[0][2]
-            self._automaton.add_word(key, entries[0][0] if simple else tuple(entries))
+            # The common case, one probe without checks, is stored as the probe id; keys
+            # whose hits need checking store ~index into ``_checks``, a negative number.
+            if len(entries) == 1 and entries[0][1] is None and not entries[0][2]:
+                self._automaton.add_word(key, entries[0][0])
+            else:
+                self._automaton.add_word(key, ~len(self._checks))
+                self._checks.append(tuple(entries))
         # Only needed while compiling.
         self._entries.clear()
         self._probe_ids.clear()
         self._term_probes.clear()
+        self._shapes.clear()
+        self._leaf_ids.clear()
         if len(self._automaton):
             self._automaton.make_automaton()
 
@@ -185,7 +247,9 @@ class Matcher:
     # --- compilation ------------------------------------------------------------------------
 
     def _probes(self, term: Term) -> tuple[int, ...]:
-        cached = self._term_probes.get(id(term))
+        # ``compile_term`` returns one tuple of patterns per distinct term, however many
+        # watch topics list it, so its identity is the cache key (the terms keep it alive).
+        cached = self._term_probes.get(id(term.patterns))
         if cached is not None:
             return cached
         out = []
@@ -200,18 +264,20 @@ class Matcher:
                 # Evidence quotes whole words: "munition*" shows "munitions", not "munition".
                 widen = (1 if not key.endswith(" ") and script_class(key[-1]) != "cjk" else 0) | (
                     2 if not key.startswith(" ") and script_class(key[0]) != "cjk" else 0)
-                self._probe_shape.append((len(key), pattern.lead, trail, widen))
+                shape = (len(key), pattern.lead, trail, widen)
+                self._probe_shape.append(self._shapes.setdefault(shape, shape))
+                self._probe_back.append(-1 if widen & 2 else len(key) - 1 - pattern.lead)
                 self._entries.setdefault(key, []).append((probe, pattern.rest, pattern.caps))
             out.append(probe)
         probes = tuple(dict.fromkeys(out))
-        self._term_probes[id(term)] = probes
+        self._term_probes[id(term.patterns)] = probes
         return probes
 
     def _compile_leaf(self, group: Group) -> None:
         if group.kind == "terms":
-            pairs = tuple((t, self._probes(t)) for t in group.terms)
-            self._leaf_terms[id(group)] = pairs
-            self._leaf_probes[id(group)] = frozenset(p for _, ps in pairs for p in ps)
+            per_term = tuple(self._probes(t) for t in group.terms)
+            self._leaf_terms[id(group)] = per_term
+            self._leaf_probes[id(group)] = self._leaf_set(p for ps in per_term for p in ps)
         elif group.kind == "entity" and group.entity is not None:
             entity = group.entity
             if entity.id not in self._entity_probes:
@@ -219,7 +285,45 @@ class Matcher:
                 vetoes = frozenset(p for t in entity.not_names for p in self._probes(t))
                 self._entity_probes[entity.id] = (names, vetoes)
             names = self._entity_probes[entity.id][0]
-            self._leaf_probes[id(group)] = frozenset(p for _, ps in names for p in ps)
+            self._leaf_probes[id(group)] = self._leaf_set(p for _, ps in names for p in ps)
+
+    def _leaf_set(self, probes: Iterable[int]) -> tuple[int, ...]:
+        """The one shared tuple of these probes, with a leaf id of its own.
+
+        A tuple, not a frozenset: it is only iterated or passed to ``isdisjoint``, and at
+        10,000 watch topics the hash tables of frozensets would take tens of megabytes.
+        """
+        key = tuple(sorted(set(probes)))
+        leaf = self._leaf_ids.setdefault(key, len(self._leaf_sets))
+        if leaf == len(self._leaf_sets):
+            self._leaf_sets.append(key)
+        return self._leaf_sets[leaf]
+
+    def _leaf_of(self, group: Group) -> int | None:
+        probes = self._leaf_probes.get(id(group))
+        return None if probes is None else self._leaf_ids[probes]
+
+    def _leaves_below(self, group: Group) -> frozenset[int]:
+        return frozenset(leaf for leaf in map(self._leaf_of, group.walk()) if leaf is not None)
+
+    def _window_shape(self, topic: WatchTopic) -> tuple[str, tuple[int, ...]] | None:
+        """The leaves that must all fire in one window, for the common shape of rule.
+
+        That shape: sentence or paragraph windows, and every required group a term list or
+        an entity without a window of its own. Then a window can count only if each leaf has
+        a hit in it, whatever its ``at_least`` or look-alikes say, so a watch topic with no
+        such window is rejected before it is evaluated. Other shapes return ``None``.
+        """
+        kind = topic.within.kind
+        if kind not in ("sentence", "paragraph"):
+            return None
+        leaves = []
+        for child in topic.rule.children:
+            leaf = self._leaf_of(child)
+            if leaf is None or (child.within is not None and child.within != topic.within):
+                return None
+            leaves.append(leaf)
+        return kind, tuple(leaves)
 
     # --- matching ---------------------------------------------------------------------------
 
@@ -232,25 +336,49 @@ class Matcher:
         article = _Article(self, title, text)
         if not article.hits:
             return []
-        seen: dict[int, int] = {}
-        get = seen.get
-        marks = self._marks
-        for probe in article.hits:
-            for index, bit in marks.get(probe, ()):
-                seen[index] = get(index, 0) | bit
-        full, simple = self._full, self._simple
+        simple, shapes = self._simple, self._window_leaves
         out = []
-        for index, mask in seen.items():
-            if mask != full[index]:
-                continue
+        for index in self._candidates(article.hits):
             topic = self.watch_topics[index]
-            if not simple[index] and not article.anywhere(topic.rule):
+            shape = shapes[index]
+            if shape is not None:
+                kind, leaves = shape
+                # Sentences never cross paragraphs, and paragraphs are much cheaper to cut:
+                # most sentence-window candidates are rejected before sentences are cut.
+                if not article.together(leaves, "paragraph") or (
+                        kind == "sentence" and not article.together(leaves, kind)):
+                    continue
+            elif not simple[index] and not article.anywhere(topic.rule):
                 continue
             found = _Evaluation(article, topic).result()
             if found is not None:
                 out.append(found)
         out.sort(key=lambda m: (-m.score, m.topic_id))
         return out
+
+    def _candidates(self, fired: Iterable[int]) -> list[int]:
+        """The watch topics each of whose required groups has a leaf with a probe that fired.
+
+        Everything per probe, per leaf and per watch topic of the common shape runs in C
+        (set union, ``chain``, ``compress`` over bound methods): an article fires hundreds
+        of probes and, at 10,000 watch topics, triggers hundreds of them. Each triggered
+        watch topic of the common shape needs one more leaf; other shapes are tested here.
+        """
+        leaves = set().union(*map(self._probe_leaves.__getitem__, fired))
+        # Far fewer leaves trigger than fire; the intersection walks the smaller set.
+        triggered = list(chain.from_iterable(map(self._triggers.__getitem__,
+                                                 leaves.intersection(self._triggers))))
+        leaves.add(_ALWAYS)
+        out = list(compress(triggered, map(leaves.__contains__,
+                                           map(self._rest_one.__getitem__, triggered))))
+        if self._other_triggers:
+            rest_leaves, rest_groups = self._rest_leaves, self._rest_groups
+            out += [index for leaf in leaves.intersection(self._other_triggers)
+                    for index in self._other_triggers[leaf]
+                    if rest_leaves[index] <= leaves
+                    and all(not group.isdisjoint(leaves) for group in rest_groups[index])]
+        # A watch topic whose triggering group has several leaves may come more than once.
+        return list(dict.fromkeys(out)) if len(out) > 1 else out
 
     def explain(self, topic_id: str, title: str, text: str,
                 language: str | None = None) -> Explanation:
@@ -287,42 +415,117 @@ class _Article:
     def __init__(self, matcher: Matcher, title: str, text: str) -> None:
         self.matcher = matcher
         self.fields = (normalize(title), normalize(text))
-        self.hits: dict[int, list[int]] = {}
+        # probe -> index of its last hit in ``_values`` (sorted) and ``_raws`` (its ends)
+        self.hits: dict[int, int] = {}
+        self._raws: tuple[int, ...] = ()
+        self._values: tuple[int, ...] = ()
         self._stops: dict[tuple[int, int], int] = {}
         self._positions: dict[int, list[_Hit]] = {}
         self._entity_hits: dict[str, list[tuple[Term, _Hit]]] = {}
         self._windows: dict[str, _Windows] = {}
         self._paragraphs: list[tuple[int, int]] | None = None
+        self._leaf_windows: dict[tuple[int, str], int] = {}
         if len(matcher._automaton):
-            for index, norm in enumerate(self.fields):
-                self._scan(index, norm)
+            self._scan()
 
-    def _scan(self, index: int, norm: Normalized) -> None:
-        hits = self.hits
-        get = hits.get
-        base = index * FIELD_SHIFT
-        text = norm.text
-        for end, value in self.matcher._automaton.iter(text):
-            if value.__class__ is int:
-                found = get(value)
-                if found is None:
-                    hits[value] = [base + end]
-                else:
-                    found.append(base + end)
+    def _scan(self) -> None:
+        """Run the automaton over both fields and index the hits by probe.
+
+        An article has hundreds of hits, so no Python code runs per hit: the hits are sorted
+        by probe (a stable sort keeps each probe's hits in text order), and a dict built
+        from the sorted probe ids keeps, for each, the index of its last hit; its first is
+        found by bisection. Only keys whose hits need a check (inner wildcards, capitals)
+        are looked at one by one; their ids are negative, so they sort first.
+        """
+        automaton = self.matcher._automaton
+        title, text = self.fields
+        found = [(end - FIELD_SHIFT, value) for end, value in automaton.iter(title.text)]
+        found += automaton.iter(text.text)
+        if not found:
+            return
+        found.sort(key=_VALUE)
+        if found[0][1] < 0:
+            found = self._checked(found)
+            if not found:
+                return
+        raws, values = zip(*found, strict=True)
+        self._raws, self._values = raws, values
+        self.hits = dict(zip(values, range(len(values)), strict=True))
+
+    def _checked(self, found: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """``found`` with each hit that needs a check replaced by the probes that pass it."""
+        out = []
+        for raw, value in found:
+            if value >= 0:
+                out.append((raw, value))
                 continue
-            for probe, rest, caps in value:
+            norm = self.fields[TITLE if raw < 0 else TEXT]
+            end = raw + FIELD_SHIFT if raw < 0 else raw
+            for probe, rest, caps in self.matcher._checks[~value]:
                 length, lead, trail, _ = self.matcher._probe_shape[probe]
                 start = end - length + 1
                 stop = end + 1 - trail
                 if rest is not None:
-                    matched = rest.match(text, start)
+                    matched = rest.match(norm.text, start)
                     if matched is None:
                         continue
                     stop = matched.end()
-                    self._stops[(probe, base + end)] = stop
+                    self._stops[(probe, raw)] = stop
                 if caps and not _capitals(norm, start + lead, stop, caps):
                     continue
-                hits.setdefault(probe, []).append(base + end)
+                out.append((raw, probe))
+        out.sort(key=_VALUE_THEN_END)
+        return out
+
+    def raws(self, probe: int) -> tuple[int, ...]:
+        """Where a probe's key ended, field included (see ``FIELD_SHIFT``), in text order."""
+        last = self.hits.get(probe)
+        if last is None:
+            return ()
+        values = self._values
+        if not last or values[last - 1] != probe:
+            return self._raws[last:last + 1]
+        return self._raws[bisect_left(values, probe, 0, last):last + 1]
+
+    def together(self, leaves: Iterable[int], kind: str) -> bool:
+        """Whether one sentence or paragraph (or the title) holds a hit of every leaf."""
+        mask = -1
+        for leaf in leaves:
+            mask &= self.leaf_windows(leaf, kind)
+            if not mask:
+                return False
+        return True
+
+    def leaf_windows(self, leaf: int, kind: str) -> int:
+        """The sentences or paragraphs holding a hit of ``leaf``, as bits (bit 0: the title).
+
+        The bits are those :meth:`_Windows.of` gives the leaf's hits; -1 (every window) for
+        a leaf whose hits start where only :meth:`positions` can tell.
+        """
+        key = (leaf, kind)
+        mask = self._leaf_windows.get(key)
+        if mask is not None:
+            return mask
+        starts = self.windows(SENTENCE if kind == "sentence" else PARAGRAPH)._starts
+        back = self.matcher._probe_back
+        hits = self.hits
+        mask = 0
+        for probe in self.matcher._leaf_sets[leaf]:
+            if probe not in hits:
+                continue
+            offset = back[probe]
+            if offset < 0:
+                mask = -1
+                break
+            for raw in self.raws(probe):
+                if raw < 0:
+                    mask |= 1
+                else:
+                    window = bisect_right(starts, raw - offset)
+                    if window:
+                        mask |= 1 << window
+        self._leaf_windows[key] = mask
+        return mask
 
     def positions(self, probe: int) -> list[_Hit]:
         """Where a probe fired: (field, start, end) in normalized offsets, in text order."""
@@ -331,8 +534,8 @@ class _Article:
             return found
         length, lead, trail, widen = self.matcher._probe_shape[probe]
         out = []
-        for raw in self.hits.get(probe, ()):
-            index, end = divmod(raw, FIELD_SHIFT)
+        for raw in self.raws(probe):
+            index, end = (TITLE, raw + FIELD_SHIFT) if raw < 0 else (TEXT, raw)
             start = end - length + 1 + lead
             stop = self._stops.get((probe, raw), end + 1 - trail)
             if widen:
@@ -370,8 +573,8 @@ class _Article:
                 return False
             if group.at_least <= 1:
                 return True
-            pairs = self.matcher._leaf_terms[id(group)]
-            return sum(1 for _, ps in pairs if any(p in self.hits for p in ps)) >= group.at_least
+            per_term = self.matcher._leaf_terms[id(group)]
+            return sum(1 for ps in per_term if any(p in self.hits for p in ps)) >= group.at_least
         if kind == "entity":
             assert group.entity is not None
             if self.hits.keys().isdisjoint(self.matcher._leaf_probes[id(group)]):
@@ -388,7 +591,8 @@ class _Article:
             found = self.entity_hits(group.entity)
         else:
             hits = self.hits
-            found = [(term, hit) for term, probes in self.matcher._leaf_terms[id(group)]
+            found = [(term, hit) for term, probes in zip(
+                         group.terms, self.matcher._leaf_terms[id(group)], strict=True)
                      for p in probes if p in hits for hit in self.positions(p)]
         # One occurrence found by two terms (the same word listed for two languages) counts
         # once, for the first term.

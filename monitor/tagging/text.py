@@ -38,6 +38,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import product
+from operator import methodcaller
 
 # Apostrophe look-alikes; they become "'" first so that the possessive rule sees one character.
 _APOSTROPHES = frozenset("'\u2018\u2019\u201b\u02bc\u02b9\u0060\u00b4\u2032\uff07")
@@ -181,6 +182,7 @@ def _edits_from_matches(matches: list[tuple[int, int]], width: int) -> _Edits:
     return _Edits(spans)
 
 
+_SPAN = methodcaller("span")
 _uneven_re: tuple[int, re.Pattern[str] | None] = (0, None)
 
 
@@ -226,7 +228,7 @@ class Normalized:
                 [(m.start(), m.start()) for m in _CJK_EDGE.finditer(self._collapsed)], 1))
         padded = self._padded
         if padded.strip(" "):
-            layers.append(_edits_from_matches([m.span() for m in _SPACES.finditer(padded)], 1))
+            layers.append(_edits_from_matches(list(map(_SPAN, _SPACES.finditer(padded))), 1))
         else:
             layers.append(_Edits([(0, len(padded), 0, 1)]))
         layers.append(_Edits([(0, 0, 0, 1)]))  # the leading pad
@@ -321,9 +323,18 @@ _CLOSING = "[\"'\u201d\u2019\u00bb)\\]\u300d\u300f\uff09]*"
 _NEXT_STARTS_SENTENCE = "(\\s+)(?=[^\\sa-z\u00df-\u00ff\u0430-\u044f])"
 
 
-def _not_after(word: str) -> str:
-    letters = "".join(f"[{c.upper()}{c}]" for c in word)
-    return f"(?<!\\b{letters}\\.)"
+def _not_after(words: tuple[str, ...]) -> str:
+    """One look-behind per word length: "not after any of these words and a period".
+
+    A look-behind must have a fixed width, so the words go in by length; one alternation
+    per length is checked at each period far faster than a look-behind per word.
+    """
+    out = []
+    for size in sorted({len(w) for w in words}):
+        alternatives = "|".join("".join(f"[{c.upper()}{c}]" for c in w)
+                                for w in words if len(w) == size)
+        out.append(f"(?<!\\b(?:{alternatives})\\.)")
+    return "".join(out)
 
 
 # Every pattern starts with its literal mark, which the regex engine finds fast. A period
@@ -331,7 +342,7 @@ def _not_after(word: str) -> str:
 # abbreviation ("U.S.").
 _SENTENCE_ENDS = {
     ".": re.compile("\\.(?<!\\b[^\\W\\d_]\\.)(?<!\\.[^\\W\\d_]\\.)"
-                    + "".join(_not_after(a) for a in _ABBREVIATIONS)
+                    + _not_after(_ABBREVIATIONS)
                     + "[.!?]*" + _CLOSING + _NEXT_STARTS_SENTENCE),
     **{mark: re.compile(re.escape(mark) + "[.!?\u2026]*" + _CLOSING + _NEXT_STARTS_SENTENCE)
        for mark in "!?\u2026\u061f\u0964"},
@@ -375,12 +386,16 @@ def sentences(text: str, within: list[tuple[int, int]] | None = None) -> list[tu
     return [span for span in out if span[0] < span[1]]
 
 
+_GROUP_1_SPAN = methodcaller("span", 1)
+
+
 def _sentence_ends(text: str) -> list[tuple[int, int]]:
     """Each sentence end: where it ends, and where the next one starts (after white space)."""
     found: dict[int, int] = {}
     for mark, pattern in _SENTENCE_ENDS.items():
         if mark in text:
-            found.update((m.start(1), m.end()) for m in pattern.finditer(text))
+            # Every pattern ends with the white-space group: its span is (end, next start).
+            found.update(map(_GROUP_1_SPAN, pattern.finditer(text)))
     return sorted(found.items())
 
 
@@ -445,6 +460,11 @@ def compile_term(term: str) -> tuple[Pattern, ...]:
     - A term of two to five capitals (``UN``, ``DPRK``) matches only in capitals.
     """
     written = term.strip()
+    if written.isascii() and written.isalpha() and written.islower():
+        # Most terms are one lower-case English word: the rules below then reduce to the
+        # word and its plurals, each a whole word. Watch topic files hold tens of thousands.
+        return tuple(Pattern(f" {variant[0]} ") for variant in _plurals([written],
+                                                                        acronym=False))
     if not written:
         raise TermError("empty term")
     if not written.replace("*", "").strip():
