@@ -758,6 +758,17 @@ class _Windows:
         return f"{name}: {quote!r}"
 
 
+#: How coarse each window kind is, for the groups that set their own ``within``.
+_RANK = {"sentence": 1, "paragraph": 2, "article": 3}
+
+
+def _coarser_inside(group: Group, within: Within) -> bool:
+    """Whether a group under ``group`` sets a coarser ``within`` than ``within``."""
+    return any(node.within is not None
+               and _RANK.get(node.within.kind, 0) > _RANK.get(within.kind, 0)
+               for node in group.walk())
+
+
 def _overlap(a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
     if a[0] == -1 or b[0] == -1:
         return True
@@ -771,7 +782,8 @@ class _Evaluation:
         self.article = article
         self.topic = topic
         self.leaf_hits: dict[int, list[tuple[Term, _Hit]]] = {}
-        self.sets: dict[tuple[int, str], set[int]] = {}
+        self.sets: dict[tuple[int, str, bool], set[int]] = {}
+        self._local = False
         self._universe: dict[str, set[int]] = {}
         self._leaves: list[tuple[Group, Within]] = []
         self._collect(topic.rule, topic.within, self._leaves)
@@ -819,9 +831,11 @@ class _Evaluation:
     def fired(self, group: Group, within: Within) -> set[int]:
         """Windows (of ``within``'s kind) in which ``group`` fires."""
         own = group.within or within
+        if self._local and _RANK.get(own.kind, 0) > _RANK.get(within.kind, 0):
+            own = within  # see ``counted``: a coarser group must fire in the window itself
         if own != within:
             return self._convert(self.fired(group, own), own, within)
-        key = (id(group), str(within))
+        key = (id(group), str(within), self._local)
         found = self.sets.get(key)
         if found is not None:
             return found
@@ -891,8 +905,46 @@ class _Evaluation:
                     last_end = (fld, end)
             good = [w for w in good if windows.is_title(w)][:1] + kept
             text = kept
+        elif within.kind in ("sentence", "paragraph") and len(text) > 1 and _coarser_inside(
+                self.topic.rule, within):
+            text = self._distinct(text, within)
+            good = [w for w in good if windows.is_title(w)] + text
         score += len(text)
         return good, score
+
+    def _distinct(self, text: list[int], within: Within) -> list[int]:
+        """Count once the windows that hold the rule only through one coarser window.
+
+        A group with a coarser ``within`` than the rule's (``paragraph`` in a sentence rule)
+        fires in every sentence of its paragraph; without this, one paragraph that satisfies
+        it would score once per sentence that happens to hold any of the rule's terms. A window
+        in which the whole rule holds with every group confined to the window itself counts
+        on its own; the others count once per paragraph (or per article, for a paragraph
+        rule) that has no such window, for the first of them.
+        """
+        self._local = True
+        try:
+            alone = self.fired(self.topic.rule, within) - self.vetoed()
+        finally:
+            self._local = False
+        windows = self.windows(within)
+        outer = self.windows(Within("paragraph")) if within.kind == "sentence" else None
+
+        def container(w: int) -> int:
+            if outer is None:
+                return -1
+            return next((p for p in range(len(outer.spans)) if not outer.is_title(p)
+                         and _overlap(outer.spans[p], windows.spans[w])), -1)
+
+        seen = {container(w) for w in text if w in alone}
+        kept = []
+        for w in text:
+            if w in alone:
+                kept.append(w)
+            elif (where := container(w)) not in seen:
+                seen.add(where)
+                kept.append(w)
+        return kept
 
     def result(self) -> TopicMatch | None:
         good, score = self.counted()

@@ -199,6 +199,25 @@ def test_threshold_needs_several_windows(tmp_path: Path) -> None:
     assert found.score == 2.0
 
 
+def test_a_paragraph_that_satisfies_a_paragraph_group_counts_once(tmp_path: Path) -> None:
+    matcher = matcher_for(tmp_path, near="""\
+id: near
+title: Alpha and beta in one paragraph, twice
+match:
+  all:
+    - all: [alpha, beta]
+      within: paragraph
+threshold: 2
+""")
+    # One paragraph holds the pair: a second sentence with "alpha" adds nothing.
+    assert matcher.match("", "Alpha and beta met. Alpha left early.") == []
+    (found,) = matcher.match("", "Alpha and beta met. Alpha left.\n\nBeta met alpha again.")
+    assert found.score == 2.0
+    # Where the rule holds within each sentence by itself, each sentence counts.
+    (found,) = matcher.match("", "Alpha and beta met. Beta and alpha left.")
+    assert found.score == 2.0
+
+
 def test_results_are_ordered_by_score_then_id(tmp_path: Path) -> None:
     matcher = matcher_for(tmp_path, b_arms=ARMS.replace("id: arms", "id: b-arms"),
                           a_arms=ARMS.replace("id: arms", "id: a-arms"),
