@@ -24,7 +24,9 @@ Rule semantics, in order:
 - a window counts when the rule fires in it and no veto (``none``) does; a veto with
   ``within: article`` or ``title`` rejects the whole article;
 - score = ``title_weight`` if the title counts, plus 1 for each text window that counts
-  (runs of N words: non-overlapping ones); a watch topic matches when score >= ``threshold``;
+  (runs of N words: non-overlapping ones; windows that hold the rule only through a group
+  with a coarser ``within``: once per paragraph); a watch topic matches when
+  score >= ``threshold``;
 - results are ordered by score, highest first, then by watch topic id.
 """
 
