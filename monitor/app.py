@@ -27,7 +27,7 @@ import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CollectorRegistry
 
-from monitor.article import Match, dead_letter, utcnow
+from monitor.article import ARTICLE_PARTITIONS, Match, dead_letter, utcnow
 from monitor.config import Settings
 from monitor.metrics import TaggerMetrics
 from monitor.tagging.match import Matcher
@@ -36,7 +36,6 @@ from monitor.yamlfile import ConfigError, ConfigErrors
 
 log = logging.getLogger(__name__)
 
-ARTICLE_PARTITIONS = 6
 SEEN_RETENTION = 14 * 24 * 3600.0
 SEEN_SWEEP_INTERVAL = 600.0
 RELOAD_INTERVAL = 2.0

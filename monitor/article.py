@@ -16,6 +16,9 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 SCHEMA_VERSION: Literal[1] = 1
+#: Partitions of news.articles, whichever of poller and worker creates it first: the most
+#: workers that can share the tagging.
+ARTICLE_PARTITIONS = 6
 #: Longest ``text`` an article carries. A whole book pasted into a feed must still fit one Kafka
 #: message (about 1 MB); the start of a report is what tagging needs.
 MAX_TEXT_CHARS = 200_000

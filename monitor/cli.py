@@ -110,8 +110,10 @@ def _cmd_poll(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _poll(settings: Settings, feeds: tuple, *, once: bool,  # type: ignore[type-arg]
                 metrics_port: int | None) -> int:
+    from monitor import bus
+    from monitor.article import ARTICLE_PARTITIONS
     from monitor.feeds.fetch import Fetcher
-    from monitor.feeds.poller import Poller
+    from monitor.feeds.poller import Poller, PollerStalled
     from monitor.feeds.state import FeedOwnership
     from monitor.metrics import PollerMetrics
 
@@ -120,6 +122,10 @@ async def _poll(settings: Settings, feeds: tuple, *, once: bool,  # type: ignore
     if metrics_port is not None:
         start_http_server(metrics_port, registry=registry)
         log.info("metrics on http://0.0.0.0:%d/metrics", metrics_port)
+    # news.articles exists before this poller joins the group: creating it later changes the
+    # cluster's metadata and sets off one more rebalance of every poller.
+    bus.ensure_topics(settings.kafka_bootstrap, [
+        bus.TopicSpec(settings.topic("articles"), partitions=ARTICLE_PARTITIONS)])
     ownership = FeedOwnership(settings)
     ownership.start()
     try:
@@ -141,7 +147,11 @@ async def _poll(settings: Settings, feeds: tuple, *, once: bool,  # type: ignore
                     loop.add_signal_handler(sig, stop.set)
                 log.info("polling %d feeds (this process polls the share Kafka assigns it)",
                          len(feeds))
-                await poller.run_forever(stop)
+                try:
+                    await poller.run_forever(stop)
+                except PollerStalled as exc:
+                    log.error("%s; exiting so that this poller is restarted", exc)
+                    return 1
                 return 0
             finally:
                 poller.close()

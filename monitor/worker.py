@@ -25,7 +25,8 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     import faust
 
     from monitor import bus
-    from monitor.app import ARTICLE_PARTITIONS, create_app
+    from monitor.app import create_app
+    from monitor.article import ARTICLE_PARTITIONS
 
     bus.ensure_topics(settings.kafka_bootstrap, [
         bus.TopicSpec(settings.topic(name), partitions=ARTICLE_PARTITIONS)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from monitor import bus
-from monitor.article import Article, utcnow
+from monitor.article import ARTICLE_PARTITIONS, Article, utcnow
 from monitor.config import Settings
 from monitor.feeds.extract import extract_main_text
 from monitor.feeds.feedlist import FeedConfig
@@ -42,9 +42,16 @@ log = logging.getLogger(__name__)
 
 #: How many feeds one process fetches at the same time (the per-host limit applies as well).
 MAX_CONCURRENT_POLLS = 64
+#: A member still without an assignment this long after a rebalance is stuck: the group has
+#: long given its feeds to the others, so the process exits and its supervisor restarts it.
+REBALANCE_STALL_LIMIT = 120.0
 #: Fulltext pages fetched at once per feed.
 FULLTEXT_CONCURRENCY = 4
 ARTICLE_PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
+
+
+class PollerStalled(RuntimeError):
+    """The group never gave this poller its share back: restart the process."""
 
 
 @dataclass
@@ -71,8 +78,8 @@ class Poller:
 
     def __post_init__(self) -> None:
         self.articles_topic = self.settings.topic("articles")
-        bus.ensure_topics(self.settings.kafka_bootstrap, [bus.TopicSpec(self.articles_topic,
-                                                                         partitions=6)])
+        bus.ensure_topics(self.settings.kafka_bootstrap, [
+            bus.TopicSpec(self.articles_topic, partitions=ARTICLE_PARTITIONS)])
         self._producer = bus.make_producer(self.settings.kafka_bootstrap,
                                            client_id="newswatch-poller")
 
@@ -102,6 +109,9 @@ class Poller:
         tasks: set[asyncio.Task[int]] = set()
         while not stop.is_set():
             self._export_ownership()
+            stalled = self.ownership.stalled_for()
+            if stalled > REBALANCE_STALL_LIMIT:
+                raise PollerStalled(f"no feeds assigned for {stalled:.0f} s after a rebalance")
             now = time.monotonic()
             for feed in self.feeds:
                 slot = self._schedule[feed.id]

@@ -86,6 +86,7 @@ class FeedOwnership:
         self._loading: dict[int, int] = {}   # partition -> end offset at assignment
         self._pending: list[int] = []        # assigned, end offsets not asked for yet
         self._rebalancing = False            # revoked, not assigned again yet
+        self._revoked_at = 0.0               # time.monotonic() of the last revocation
         self._partitions = STATE_PARTITIONS
         self._stop = threading.Event()
         self._assigned_once = threading.Event()
@@ -121,6 +122,11 @@ class FeedOwnership:
         self._producer.close(timeout=10)
 
     # -- queries ---------------------------------------------------------------------------
+    def stalled_for(self) -> float:
+        """Seconds since this member's feeds were revoked with no new assignment (0: none)."""
+        with self._lock:
+            return time.monotonic() - self._revoked_at if self._rebalancing else 0.0
+
     def partition_of(self, feed_id: str) -> int:
         return bus.partition_for(feed_id.encode(), self._partitions)
 
@@ -210,6 +216,7 @@ class FeedOwnership:
                 self._loading.pop(p, None)
             self._pending = [p for p in self._pending if p not in partitions]
             self._rebalancing = True
+            self._revoked_at = time.monotonic()
         log.info("revoked state partitions %s", sorted(partitions))
         if self._on_change:
             self._on_change()
