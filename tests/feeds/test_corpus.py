@@ -4,7 +4,7 @@
 Set ``NEWSWATCH_FEED_CORPUS`` to the corpus directory (``files/`` and ``manifest.jsonl``);
 without it this module is skipped::
 
-    NEWSWATCH_FEED_CORPUS=/work/shared/feeds .venv/bin/python -m pytest tests/feeds -q
+    NEWSWATCH_FEED_CORPUS=../shared/feeds .venv/bin/python -m pytest tests/feeds -q
 
 The manifest's expectations were computed with lxml, not feedparser (see the corpus README), so
 they are compared loosely: titles after entity decoding, case folding and white space
