@@ -67,6 +67,16 @@ def _usage(parser: argparse.ArgumentParser) -> Any:
     return show
 
 
+def _load_for_use(directory: Path) -> Matcher | None:
+    """The compiled watch topics, or None after saying on stderr that they are invalid."""
+    try:
+        return Matcher.from_dir(directory)
+    except (ConfigError, ConfigErrors) as exc:
+        print(f"newswatch: watch topics are invalid (run: newswatch topics check):\n{exc}",
+              file=sys.stderr)
+        return None
+
+
 # --- topics check ---------------------------------------------------------------------------
 
 
@@ -125,11 +135,8 @@ def run_explain(args: argparse.Namespace, settings: object = None, *,
                 out: TextIO | None = None) -> int:
     """Print why one article does or does not match one watch topic."""
     out = out or sys.stdout
-    try:
-        matcher = Matcher.from_dir(args.topics)
-    except (ConfigError, ConfigErrors) as exc:
-        print(f"newswatch: watch topics are invalid (run: newswatch topics check):\n{exc}",
-              file=sys.stderr)
+    matcher = _load_for_use(args.topics)
+    if matcher is None:
         return 2
     if args.topic not in {t.id for t in matcher.watch_topics}:
         print(f"newswatch: no watch topic {args.topic!r} in {args.topics}", file=sys.stderr)
@@ -206,11 +213,8 @@ def render_explanation(e: Explanation, title: str) -> str:
 
 def run_tag(args: argparse.Namespace, settings: object = None) -> int:
     """Tag a JSON-lines file; bad lines are reported on standard error and skipped."""
-    try:
-        matcher = Matcher.from_dir(args.topics)
-    except (ConfigError, ConfigErrors) as exc:
-        print(f"newswatch: watch topics are invalid (run: newswatch topics check):\n{exc}",
-              file=sys.stderr)
+    matcher = _load_for_use(args.topics)
+    if matcher is None:
         return 2
     try:
         source = sys.stdin.buffer if str(args.input) == "-" else args.input.open("rb")
