@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -74,12 +74,10 @@ class FeedOwnership:
     ``owns(feed_id)`` is true only once the feed's partition is assigned *and* loaded.
     """
 
-    def __init__(self, settings: Settings, *, group_id: str | None = None,
-                 on_change: Callable[[], None] | None = None) -> None:
+    def __init__(self, settings: Settings, *, group_id: str | None = None) -> None:
         self.topic = settings.topic("poller.state")
         self._settings = settings
         self._group_id = group_id or f"{settings.topic_namespace}.pollers"
-        self._on_change = on_change
         self._lock = threading.Lock()
         self._states: dict[str, FeedState] = {}
         self._loaded: set[int] = set()
@@ -218,8 +216,6 @@ class FeedOwnership:
             self._rebalancing = True
             self._revoked_at = time.monotonic()
         log.info("revoked state partitions %s", sorted(partitions))
-        if self._on_change:
-            self._on_change()
 
     def _check_loaded(self, consumer: bus.GroupConsumer) -> None:
         if not self._loading:
@@ -238,8 +234,6 @@ class FeedOwnership:
                 for p in done:
                     self._loading.pop(p, None)
                     self._loaded.add(p)
-            if self._on_change:
-                self._on_change()
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:
