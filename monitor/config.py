@@ -11,7 +11,9 @@ print as ``**********`` in logs, reprs and errors.
 - ``NEWSWATCH_CACHE``: downloaded Kafka jars, local broker and worker data
   (default ``~/.cache/newswatch``);
 - ``NEWSWATCH_LOG_LEVEL``: ``DEBUG``, ``INFO``, ``WARNING`` ... (default ``INFO``);
-- ``NEWSWATCH_USER_AGENT``: sent to feed hosts (default ``newswatch/<version> (+URL)``).
+- ``NEWSWATCH_USER_AGENT``: sent to feed hosts (default ``newswatch/<version> (+URL)``);
+- ``NEWSWATCH_STALL_AFTER``: seconds a stage may hold waiting input without processing any
+  before it reports itself stalled and exits for its supervisor to restart it (default 300).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Settings(BaseModel):
     cache_dir: Path = Path("~/.cache/newswatch").expanduser()
     log_level: str = "INFO"
     user_agent: str = DEFAULT_USER_AGENT
+    stall_after: float = Field(default=300.0, gt=0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -52,6 +55,8 @@ class Settings(BaseModel):
         ):
             if env.get(key):
                 values[name] = env[key]
+        if env.get("NEWSWATCH_STALL_AFTER"):
+            values["stall_after"] = env["NEWSWATCH_STALL_AFTER"]
         if env.get("NEWSWATCH_CACHE"):
             values["cache_dir"] = Path(env["NEWSWATCH_CACHE"]).expanduser()
         return cls(**values)
