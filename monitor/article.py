@@ -22,6 +22,19 @@ ARTICLE_PARTITIONS = 6
 #: Longest ``text`` an article carries. A whole book pasted into a feed must still fit one Kafka
 #: message (about 1 MB); the start of a report is what tagging needs.
 MAX_TEXT_CHARS = 200_000
+#: Longest ``title``: a real headline is a line; a feed that puts a document in the title must
+#: not make every message built from the article unsendable.
+MAX_TITLE_CHARS = 1_000
+#: What a :class:`Match` keeps of its article and evidence. A match must always fit one Kafka
+#: message, whatever the article holds: at most 4 bytes a character, these bounds keep it
+#: under 200 KB (Kafka refuses about 1 MB).
+MATCH_TEXT_CHARS = 20_000
+MATCH_SUMMARY_CHARS = 2_000
+MATCH_EVIDENCE = 50
+MATCH_SENTENCES = 10
+MATCH_SNIPPET_CHARS = 500
+#: What a dead letter keeps of the message it records; its coordinates lead to the rest.
+DEAD_LETTER_VALUE_CHARS = 100_000
 
 
 class MessageError(ValueError):
@@ -73,6 +86,11 @@ class Article(BaseModel):
     def _capped(cls, value: str) -> str:
         return value[:MAX_TEXT_CHARS]
 
+    @field_validator("title")
+    @classmethod
+    def _title_capped(cls, value: str) -> str:
+        return value[:MAX_TITLE_CHARS]
+
     @field_validator("published_at", "fetched_at")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
@@ -119,7 +137,12 @@ def utcnow() -> datetime:
 
 
 class Match(BaseModel):
-    """An article that satisfied one watch topic, with the evidence. Key: the watch topic id."""
+    """An article that satisfied one watch topic, with the evidence. Key: the watch topic id.
+
+    Every field is bounded (``MATCH_*``), so a match always fits one Kafka message: the
+    article's text and summary are cut, and so are the evidence, the sentences and each
+    quoted string in them. The full article stays on ``news.articles`` under its id.
+    """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -133,6 +156,26 @@ class Match(BaseModel):
     sentences: tuple[dict[str, Any], ...] = ()
     matched_at: datetime
 
+    @field_validator("article")
+    @classmethod
+    def _article_bounded(cls, article: Article) -> Article:
+        if (len(article.text) <= MATCH_TEXT_CHARS
+                and len(article.summary) <= MATCH_SUMMARY_CHARS):
+            return article
+        return article.model_copy(update={"text": article.text[:MATCH_TEXT_CHARS],
+                                          "summary": article.summary[:MATCH_SUMMARY_CHARS]})
+
+    @field_validator("evidence")
+    @classmethod
+    def _evidence_bounded(cls, evidence: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+        return tuple(_snipped(e) for e in evidence[:MATCH_EVIDENCE])
+
+    @field_validator("sentences")
+    @classmethod
+    def _sentences_bounded(
+            cls, sentences: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+        return tuple(_snipped(s) for s in sentences[:MATCH_SENTENCES])
+
     def to_json(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json", by_alias=True))
 
@@ -142,20 +185,33 @@ class Match(BaseModel):
         return _decode(cls, data)
 
 
+def _snipped(item: dict[str, Any]) -> dict[str, Any]:
+    """Cut every string value of an evidence or sentence record to ``MATCH_SNIPPET_CHARS``."""
+    if all(not isinstance(v, str) or len(v) <= MATCH_SNIPPET_CHARS for v in item.values()):
+        return item
+    return {k: v[:MATCH_SNIPPET_CHARS] if isinstance(v, str) else v for k, v in item.items()}
+
+
 def dead_letter(*, stage: str, reason: str, topic: str, partition: int | None,
                 offset: int | None, key: bytes | None, value: bytes | None,
                 failed_at: datetime | None = None) -> bytes:
     """Encode the record a stage writes to ``news.<stage>.dead`` for a message it cannot read.
 
-    The original bytes are kept (as text when they decode, else latin-1 escaped) so that an
-    operator can fix and replay them.
+    The original bytes are kept (as text when they decode, else backslash-escaped) so that an
+    operator can fix and replay them; a value longer than ``DEAD_LETTER_VALUE_CHARS`` is cut
+    (``"truncated": true``) so that the letter itself always fits a Kafka message, and the
+    source coordinates lead to the whole message.
     """
     def text(raw: bytes | None) -> str | None:
         return None if raw is None else raw.decode("utf-8", "backslashreplace")
 
+    kept = text(value)
+    truncated = kept is not None and len(kept) > DEAD_LETTER_VALUE_CHARS
     return orjson.dumps({
-        "schema": SCHEMA_VERSION, "stage": stage, "reason": reason,
+        "schema": SCHEMA_VERSION, "stage": stage, "reason": reason[:2000],
         "source": {"topic": topic, "partition": partition, "offset": offset},
-        "key": text(key), "value": text(value),
+        "key": (text(key) or "")[:1000] if key is not None else None,
+        "value": kept[:DEAD_LETTER_VALUE_CHARS] if kept is not None else None,
+        "truncated": truncated,
         "failed_at": (failed_at or utcnow()).isoformat(),
     })

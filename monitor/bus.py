@@ -29,7 +29,7 @@ from kafka.partitioner.default import murmur2
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "GroupConsumer", "KafkaError", "Producer", "RebalanceListener", "TopicPartition",
+    "GroupConsumer", "KafkaError", "LagProbe", "Producer", "RebalanceListener", "TopicPartition",
     "TopicSpec", "ensure_topics", "make_group_consumer", "make_producer", "partition_count",
     "partition_for", "wait_all",
 ]
@@ -165,3 +165,48 @@ def _wait_for_metadata(admin: KafkaAdminClient, names: list[str], timeout: float
             if time.monotonic() > deadline:
                 raise KafkaError(f"Kafka topic {name} did not appear within {timeout:g} s")
             time.sleep(0.1)
+
+
+class LagProbe:
+    """How many messages of ``topic`` a consumer group has yet to commit, per partition.
+
+    ::
+
+        probe = LagProbe(bootstrap, group_id="news.worker", topic="news.articles")
+        probe.lag([0, 1, 2])   # {0: 0, 1: 12, 2: 0}; raises KafkaError while Kafka is away
+    """
+
+    def __init__(self, bootstrap: str, *, group_id: str, topic: str) -> None:
+        self.group_id = group_id
+        self.topic = topic
+        self._bootstrap = bootstrap
+        self._admin: KafkaAdminClient | None = None
+        self._consumer: KafkaConsumer | None = None
+
+    def lag(self, partitions: Iterable[int]) -> dict[int, int]:
+        tps = [TopicPartition(self.topic, p) for p in partitions]
+        if not tps:
+            return {}
+        if self._admin is None:
+            self._admin = KafkaAdminClient(bootstrap_servers=self._bootstrap.split(","),
+                                           client_id="newswatch-lag")
+            self._consumer = KafkaConsumer(bootstrap_servers=self._bootstrap.split(","),
+                                           client_id="newswatch-lag", group_id=None,
+                                           enable_auto_commit=False)
+        assert self._consumer is not None
+        committed = self._admin.list_group_offsets({self.group_id: tps}).get(self.group_id, {})
+        ends = self._consumer.end_offsets(tps)
+        starts = self._consumer.beginning_offsets(tps)
+        out = {}
+        for tp in tps:
+            meta = committed.get(tp)
+            position = meta.offset if meta is not None and meta.offset >= 0 else starts[tp]
+            out[tp.partition] = max(ends[tp] - position, 0)
+        return out
+
+    def close(self) -> None:
+        for client in (self._consumer, self._admin):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close()
+        self._admin = self._consumer = None

@@ -68,7 +68,8 @@ class TaggerMetrics:
         self.registry = registry
         self.articles = Counter(
             "newswatch_tagger_articles_total",
-            "Articles read from news.articles, by outcome (tagged, duplicate, dead).",
+            "Articles read from news.articles, by outcome: tagged, replayed (read again after a "
+            "restart and tagged again), duplicate, dead, error.",
             ["outcome"], registry=registry)
         self.matches = Counter(
             "newswatch_tagger_matches_total", "Matches written, by watch topic.",
@@ -88,6 +89,10 @@ class TaggerMetrics:
             "newswatch_tagger_reloads_total",
             "Reloads of the watch-topic directory, by outcome (ok, error).",
             ["outcome"], registry=registry)
+        self.stalled = Gauge(
+            "newswatch_worker_stalled",
+            "1 when input has waited NEWSWATCH_STALL_AFTER seconds with nothing processed; "
+            "the worker then exits to be restarted.", registry=registry)
         self.dead_letters = Counter(
             "newswatch_worker_dead_letters_total",
             "Messages a stage could not read, written to its dead-letter topic.",

@@ -1,9 +1,19 @@
-"""``newswatch worker``: run the Faust app in the foreground until SIGINT/SIGTERM."""
+"""``newswatch worker``: run the Faust app in the foreground until SIGINT/SIGTERM.
+
+Beside the app runs one watchdog thread, outside the event loop so that it sees a loop that is
+blocked as well as one that waits forever: every few seconds it asks Kafka how many messages of
+the worker's partitions wait uncommitted, feeds that to the worker's
+:class:`~monitor.health.StallWatch` (what ``/readyz`` answers), and exits the process with
+status 1 when input has waited ``NEWSWATCH_STALL_AFTER`` seconds with nothing processed, so that
+a supervisor restarts it instead of leaving a worker that looks alive and does nothing.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +27,7 @@ def add_worker_command(sub: Any) -> None:
     worker.add_argument("--topics", type=Path, default=Path("topics"),
                         help="watch-topic directory (default: topics)")
     worker.add_argument("--web-port", type=int, default=6066,
-                        help="port for /metrics and Faust's web views (default: 6066)")
+                        help="port for /metrics, /healthz, /readyz (default: 6066)")
     worker.set_defaults(func=run_worker)
 
 
@@ -27,20 +37,61 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     from monitor import bus
     from monitor.app import create_app
     from monitor.article import ARTICLE_PARTITIONS
+    from monitor.brokerwatch import BrokerWatch
 
+    broker_watch = BrokerWatch(settings.kafka_bootstrap)
+    broker_watch.install()
+    broker_watch.start()
     bus.ensure_topics(settings.kafka_bootstrap, [
         bus.TopicSpec(settings.topic(name), partitions=ARTICLE_PARTITIONS)
         for name in ("articles", "matches", "articles.dead")])
-    app = create_app(settings, topics_dir=args.topics, web_port=args.web_port)
+    worker = create_app(settings, topics_dir=args.topics, web_port=args.web_port)
     log.info("tagging %s into %s with %d watch topics from %s; metrics on "
              "http://0.0.0.0:%d/metrics", settings.topic("articles"), settings.topic("matches"),
-             len(app.newswatch_watch.matcher.watch_topics),  # type: ignore[attr-defined]
-             args.topics, args.web_port)
+             len(worker.watch.matcher.watch_topics), args.topics, args.web_port)
+    probe = bus.LagProbe(settings.kafka_bootstrap, group_id=worker.group_id,
+                         topic=worker.articles_topic)
+    threading.Thread(target=_watchdog, args=(worker, probe), name="stall-watch",
+                     daemon=True).start()
     # quiet: no banner or spinner on the console, where the matches are printed.
-    worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False,
+    runner = faust.Worker(worker.app, loglevel=settings.log_level, override_logging=False,
                           redirect_stdouts=False, quiet=True)
+    runner.spinner = None  # it writes a terminal escape even when quiet
     try:
-        worker.execute_from_commandline()
+        runner.execute_from_commandline()
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0
+
+
+def _watchdog(worker: Any, probe: Any) -> None:
+    """Feed the stall watch from Kafka's view of the worker's partitions; exit on a stall."""
+    from monitor import bus
+
+    health = worker.health
+    interval = min(10.0, health.stall_after / 5)
+    try:
+        while True:
+            threading.Event().wait(interval)
+            partitions = worker.assignment.partitions
+            if not partitions:
+                health.waiting(0)
+                health.set_ready(False, f"no partition of {worker.articles_topic} assigned")
+                continue
+            try:
+                waiting = sum(probe.lag(partitions).values())
+            except bus.KafkaError:
+                probe.close()  # Kafka is away: the stall clock keeps running on what it knew
+            else:
+                health.waiting(waiting)
+                health.set_ready(True, f"partitions {sorted(partitions)} of "
+                                       f"{worker.articles_topic}; {waiting} messages waiting")
+            worker.metrics.stalled.set(1 if health.stalled() else 0)
+            if health.stalled():
+                log.error("worker stalled: %s; exiting so that it is restarted",
+                          health.status()[1])
+                break
+    except Exception:
+        log.exception("the stall watch failed; exiting so that the worker is restarted")
+    logging.shutdown()
+    os._exit(1)
