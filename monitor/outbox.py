@@ -175,33 +175,42 @@ class Outbox(Generic[T]):
         return sent
 
     async def _settle_failures(self, entry: _Entry[T]) -> bool:
-        """True if every send of ``entry`` succeeded; otherwise send again what failed."""
-        failed = [(i, output, _error(fut)) for i, (output, fut) in enumerate(entry.sends)
-                  if _error(fut) is not None]
+        """True if every send of ``entry`` succeeded; otherwise send again what failed.
+
+        Outputs refused for good are replaced by one dead letter for the input, whatever
+        their number; other failures are sent again after a pause.
+        """
+        failed = [(i, output, error) for i, (output, fut) in enumerate(entry.sends)
+                  if (error := _error(fut)) is not None]
         if not failed:
             return True
-        for i, output, error in failed:
-            exc: BaseException = error or asyncio.CancelledError()
+        refused: dict[int, str] = {}
+        for i, output, exc in failed:
             if output is None:
                 raise ConfirmationLost(
                     f"Kafka did not confirm a write that cannot be repeated from here "
                     f"({type(exc).__name__}: {exc}); the input must be processed again")
-            if not self.is_permanent(exc):
-                if entry.attempts == 0:
-                    log.warning("Kafka did not confirm a record for %s (%s: %s); sending again",
-                                output.topic, type(exc).__name__, exc)
-                await asyncio.sleep(RETRY_DELAYS[min(entry.attempts, len(RETRY_DELAYS) - 1)])
-                entry.attempts += 1
-                sent = await self._send(output)
-                if not isinstance(sent, BaseException):
-                    entry.sends[i] = (output, sent)
-                    sent.add_done_callback(self._wake)
-                    continue
-                exc = sent
-            reason = self._reason(output, exc)
+            if self.is_permanent(exc):
+                refused[i] = self._reason(output, exc)
+                continue
+            if entry.attempts == 0:
+                log.warning("Kafka did not confirm a record for %s (%s: %s); sending again",
+                            output.topic, type(exc).__name__, exc)
+            await asyncio.sleep(RETRY_DELAYS[min(entry.attempts, len(RETRY_DELAYS) - 1)])
+            entry.attempts += 1
+            sent = await self._send(output)
+            if isinstance(sent, BaseException):
+                refused[i] = self._reason(output, sent)
+                continue
+            entry.sends[i] = (output, sent)
+            sent.add_done_callback(self._wake)
+        if refused:
+            reason = "; ".join(dict.fromkeys(refused.values()))
             self.on_dead_letter(entry.token, reason)
-            entry.sends[i] = (None, await self._send_letter(self.dead_letter(entry.token, reason)))
-            entry.sends[i][1].add_done_callback(self._wake)
+            letter = await self._send_letter(self.dead_letter(entry.token, reason))
+            letter.add_done_callback(self._wake)
+            entry.sends = [s for i, s in enumerate(entry.sends) if i not in refused]
+            entry.sends.append((None, letter))
         return False
 
 

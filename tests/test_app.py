@@ -6,12 +6,15 @@ kafka-python producer and everything is read back with a plain consumer.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +54,13 @@ WEATHER = Article(
 @pytest.fixture
 def worker(kafka_settings: Settings, tmp_path: Path) -> Iterator[tuple[Path, int, Path]]:
     """A running worker on a copy of the shipped watch topics: (topics dir, web port, log)."""
+    with running_worker(kafka_settings, tmp_path) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_worker(kafka_settings: Settings,
+                   tmp_path: Path) -> Iterator[tuple[Path, int, Path]]:
     topics = tmp_path / "topics"
     shutil.copytree(SHIPPED_TOPICS, topics)
     bus.ensure_topics(kafka_settings.kafka_bootstrap, [
@@ -147,3 +157,63 @@ def test_a_new_watch_topic_takes_effect_without_a_restart(
     [match] = wait_for_records(kafka_settings.kafka_bootstrap, kafka_settings.topic("matches"), 1)
     assert match.key == b"seoul-weather"
     assert scrape(port)["newswatch_tagger_watch_topics"] == 6
+
+
+def test_worker_answers_healthz_and_readyz_once_it_holds_partitions(
+        kafka_settings: Settings, worker: tuple[Path, int, Path]) -> None:
+    _, port, _ = worker
+    assert get(port, "/healthz") == (200, "ok\n")
+    deadline = time.monotonic() + 60
+    status, reason = get(port, "/readyz")
+    while status != 200:
+        assert time.monotonic() < deadline, f"never ready: {reason}"
+        time.sleep(0.5)
+        status, reason = get(port, "/readyz")
+    assert f"of {kafka_settings.topic('articles')}" in reason
+    assert scrape(port)["newswatch_worker_stalled"] == 0
+
+
+def test_an_output_the_broker_refuses_is_dead_lettered_with_its_coordinates(
+        kafka_settings: Settings, tmp_path: Path) -> None:
+    # A matches topic that refuses anything over 1,500 bytes: every match is refused for good.
+    bus.ensure_topics(kafka_settings.kafka_bootstrap, [bus.TopicSpec(
+        kafka_settings.topic("matches"), partitions=6, config={"max.message.bytes": "1500"})])
+    hostile = SEOUL.model_copy(update={"article_id": "huge-title",
+                                       "title": "Seoul talks " + "x" * 900_000})
+    with running_worker(kafka_settings, tmp_path) as (_, port, _):
+        produce(kafka_settings, [(b"seoul-edscg-1", SEOUL.to_json()),
+                                 (b"huge-title", hostile.to_json()),
+                                 (b"seoul-rain-1", WEATHER.to_json())])
+        dead = wait_for_records(kafka_settings.kafka_bootstrap,
+                                kafka_settings.topic("articles.dead"), 2)
+        letters = sorted((orjson.loads(r.value) for r in dead), key=lambda d: d["key"])
+        assert [d["key"] for d in letters] == ["huge-title", "seoul-edscg-1"]
+        for letter in letters:
+            assert letter["stage"] == "tag"
+            assert "output to matches refused" in letter["reason"]
+            assert letter["source"]["topic"] == kafka_settings.topic("articles")
+            assert letter["source"]["offset"] >= 0
+        assert orjson.loads(letters[1]["value"])["article_id"] == "seoul-edscg-1"
+        samples = scrape(port)
+        assert samples['newswatch_worker_dead_letters_total{stage="articles"}'] == 2
+        assert samples['newswatch_tagger_articles_total{outcome="tagged"}'] == 3
+    assert read_topic(kafka_settings.kafka_bootstrap, kafka_settings.topic("matches")) == []
+
+
+def test_a_match_of_an_article_with_a_900_kb_title_reaches_news_matches(
+        kafka_settings: Settings, worker: tuple[Path, int, Path]) -> None:
+    hostile = SEOUL.model_copy(update={"article_id": "huge-title",
+                                       "title": "Allies meet in Seoul " + "x" * 900_000})
+    produce(kafka_settings, [(b"huge-title", hostile.to_json())])
+    matches = wait_for_records(kafka_settings.kafka_bootstrap, kafka_settings.topic("matches"),
+                               2)
+    assert {orjson.loads(r.value)["article"]["article_id"] for r in matches} == {"huge-title"}
+    assert all(len(r.value) < 100_000 for r in matches)
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
