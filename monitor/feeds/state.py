@@ -150,13 +150,17 @@ class FeedOwnership:
         consumer = bus.make_group_consumer(
             self._settings.kafka_bootstrap, group_id=self._group_id,
             client_id="newswatch-poller")
-        # Know the topic's partitions before joining: a group leader whose metadata lacks the
-        # topic would assign nobody anything, and this poller would believe it owns no feed.
-        deadline = time.monotonic() + 60
-        while not consumer.partitions_for_topic(self.topic) and time.monotonic() < deadline:
-            time.sleep(0.1)
         consumer.subscribe([self.topic], listener=bus.RebalanceListener(
             on_assigned=self._assigned, on_revoked=self._revoked))
+        # Know the topic's partitions before joining: a group leader whose metadata lacks the
+        # topic would assign nobody anything, and this poller would believe it owns no feed.
+        # Ask after subscribing: kafka-python's leader compares its assignment with the
+        # metadata it last saw for its subscription. Asked before, that was still empty, so
+        # every start ended in a second rebalance, and in one start of about forty under load
+        # the client never finished it (heartbeats off, dropped from the group, no assignment).
+        deadline = time.monotonic() + 60
+        while self.topic not in consumer.topics() and time.monotonic() < deadline:
+            time.sleep(0.1)
         try:
             while not self._stop.is_set():
                 batches = consumer.poll(timeout_ms=200)
