@@ -120,6 +120,20 @@ class FeedOwnership:
         self._producer.close(timeout=10)
 
     # -- queries ---------------------------------------------------------------------------
+    def status(self) -> tuple[bool, str]:
+        """Return (ready, why): ready once its assignment is loaded and no rebalance runs."""
+        with self._lock:
+            if self._rebalancing:
+                return False, (f"rebalancing: feeds revoked "
+                               f"{time.monotonic() - self._revoked_at:.0f} s ago")
+            if self._pending or self._loading:
+                return False, (f"loading the state of "
+                               f"{len(self._pending) + len(self._loading)} partitions")
+            if not self._assigned_once.is_set():
+                return False, "waiting for Kafka to assign state partitions"
+            return True, (f"polling the feeds of {len(self._loaded)} of {self._partitions} "
+                          f"state partitions")
+
     def stalled_for(self) -> float:
         """Seconds since this member's feeds were revoked with no new assignment (0: none)."""
         with self._lock:
