@@ -33,6 +33,7 @@ from monitor.yamlfile import ConfigError, ConfigErrors
 
 if TYPE_CHECKING:  # imported where used, so that the analysts' commands start fast
     from monitor.feeds.state import FeedOwnership
+    from monitor.health import StallWatch
     from monitor.metrics import PollerMetrics
 
 log = logging.getLogger("monitor")
@@ -150,14 +151,14 @@ async def _poll(settings: Settings, feeds: tuple, *, once: bool,  # type: ignore
         bus.ensure_topics(settings.kafka_bootstrap, [
             bus.TopicSpec(settings.topic("articles"), partitions=ARTICLE_PARTITIONS)])
         ownership = FeedOwnership(settings)
-        return await _run_poller(settings, feeds, ownership, metrics, once=once)
+        return await _run_poller(settings, feeds, ownership, metrics, watch, once=once)
     finally:
         if server is not None:
             server.close()
 
 
 async def _run_poller(settings: Settings, feeds: tuple,  # type: ignore[type-arg]
-                      ownership: FeedOwnership, metrics: PollerMetrics, *,
+                      ownership: FeedOwnership, metrics: PollerMetrics, watch: StallWatch, *,
                       once: bool) -> int:
     from monitor.feeds.fetch import Fetcher
     from monitor.feeds.poller import Poller, PollerStalled
@@ -170,7 +171,7 @@ async def _run_poller(settings: Settings, feeds: tuple,  # type: ignore[type-arg
             return 1
         async with Fetcher(user_agent=settings.user_agent) as fetcher:
             poller = Poller(settings=settings, feeds=feeds, fetcher=fetcher,
-                            ownership=ownership, metrics=metrics)
+                            ownership=ownership, metrics=metrics, watch=watch)
             try:
                 if once:
                     published = await poller.run_once()

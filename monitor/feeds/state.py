@@ -122,6 +122,8 @@ class FeedOwnership:
     # -- queries ---------------------------------------------------------------------------
     def status(self) -> tuple[bool, str]:
         """Return (ready, why): ready once its assignment is loaded and no rebalance runs."""
+        if self._thread is not None and not self._thread.is_alive():
+            return False, "the Kafka group thread stopped"
         with self._lock:
             if self._rebalancing:
                 return False, (f"rebalancing: feeds revoked "
@@ -133,6 +135,10 @@ class FeedOwnership:
                 return False, "waiting for Kafka to assign state partitions"
             return True, (f"polling the feeds of {len(self._loaded)} of {self._partitions} "
                           f"state partitions")
+
+    def alive(self) -> bool:
+        """False once the group thread has stopped (or before :meth:`start`)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def stalled_for(self) -> float:
         """Seconds since this member's feeds were revoked with no new assignment (0: none)."""
