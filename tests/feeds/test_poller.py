@@ -146,7 +146,7 @@ def test_two_pollers_split_the_feeds_without_polling_the_same_one(
             stderr=subprocess.STDOUT)
             for n, log, port in ((1, log1, ports[0]), (2, log2, ports[1]))]
         try:
-            by_agent = _wait_for_a_clean_split(server, ids, timeout=90)
+            by_agent = _wait_for_a_clean_split(server, ids, ports, timeout=90)
             metrics = [scrape(f"http://127.0.0.1:{port}/metrics") for port in ports]
         finally:
             for poller in pollers:
@@ -165,12 +165,20 @@ def test_two_pollers_split_the_feeds_without_polling_the_same_one(
         assert sorted(owned) == [0.0, 1.0]
 
 
-def _wait_for_a_clean_split(server: HTTPServer, ids: list[str],
+def _wait_for_a_clean_split(server: HTTPServer, ids: list[str], ports: list[int],
                             timeout: float) -> dict[str, set[str]]:
-    """Return who polled what in the first 3-second window in which both pollers polled."""
+    """Return who polled what in the first 3-second window in which both pollers polled.
+
+    A window starts only once both /readyz say 200 and the /metrics of both say they own some
+    feeds and, together, each feed once: before that, the first poller to start polls every
+    feed until the second one joins.
+    """
     deadline = time.monotonic() + timeout
     by_agent: dict[str, set[str]] = {}
     while time.monotonic() < deadline:
+        if not _split(ports, ids):
+            time.sleep(0.2)
+            continue
         start = time.monotonic()
         time.sleep(3)
         by_agent = {}
@@ -180,6 +188,17 @@ def _wait_for_a_clean_split(server: HTTPServer, ids: list[str],
         if len(by_agent) == 2 and sum(map(len, by_agent.values())) >= len(ids):
             return by_agent
     return by_agent
+
+
+def _split(ports: list[int], ids: list[str]) -> bool:
+    base = [f"http://127.0.0.1:{port}" for port in ports]
+    if any((_get(f"{b}/readyz") or (0,))[0] != 200 for b in base):
+        return False
+    samples = [scrape(f"{b}/metrics") for b in base]
+    owned = [[m.get(f'newswatch_poller_feed_owned{{feed_id="{i}"}}') for i in ids]
+             for m in samples]
+    return all(1.0 in mine for mine in owned) and all(
+        sorted(pair) == [0.0, 1.0] for pair in zip(*owned, strict=True))
 
 
 async def test_broken_feeds_each_give_a_metric_and_never_hold_up_the_good_one(
