@@ -21,14 +21,20 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from monitor import __version__
 from monitor.config import Settings
 from monitor.tagging.commands import add_commands
 from monitor.worker import add_worker_command
 from monitor.yamlfile import ConfigError, ConfigErrors
+
+if TYPE_CHECKING:  # imported where used, so that the analysts' commands start fast
+    from monitor.feeds.state import FeedOwnership
+    from monitor.health import StallWatch
+    from monitor.metrics import PollerMetrics
 
 log = logging.getLogger("monitor")
 
@@ -74,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="feeds file (default: deploy/feeds.yaml)")
     poll.add_argument("--once", action="store_true", help="poll each owned feed once and exit")
     poll.add_argument("--metrics-port", type=int, default=None,
-                      help="serve Prometheus metrics on this port")
+                      help="serve /metrics, /healthz and /readyz on this port")
     poll.set_defaults(func=_cmd_poll)
 
     add_worker_command(sub)
@@ -120,21 +126,51 @@ async def _poll(settings: Settings, feeds: tuple, *, once: bool,  # type: ignore
                 metrics_port: int | None) -> int:
     from monitor import bus
     from monitor.article import ARTICLE_PARTITIONS
-    from monitor.feeds.fetch import Fetcher
-    from monitor.feeds.poller import Poller, PollerStalled
+    from monitor.feeds.serve import StatusServer
     from monitor.feeds.state import FeedOwnership
+    from monitor.health import StallWatch
     from monitor.metrics import PollerMetrics
 
     registry = CollectorRegistry()
     metrics = PollerMetrics(registry)
+    watch = StallWatch(settings.stall_after)
+    ownership: FeedOwnership | None = None
+
+    def readiness() -> tuple[bool, str]:
+        # Asked afresh at each probe, so the answer holds even while the poll loop is stuck.
+        if ownership is None:
+            return False, f"connecting to Kafka at {settings.kafka_bootstrap}"
+        watch.set_ready(*ownership.status())
+        return watch.status()
+
+    server: StatusServer | None = None
     if metrics_port is not None:
-        start_http_server(metrics_port, registry=registry)
-        log.info("metrics on http://0.0.0.0:%d/metrics", metrics_port)
-    # news.articles exists before this poller joins the group: creating it later changes the
-    # cluster's metadata and sets off one more rebalance of every poller.
-    bus.ensure_topics(settings.kafka_bootstrap, [
-        bus.TopicSpec(settings.topic("articles"), partitions=ARTICLE_PARTITIONS)])
-    ownership = FeedOwnership(settings)
+        try:
+            server = StatusServer(metrics_port, registry, status=readiness)
+        except OSError as exc:
+            log.error("cannot serve on port %d (%s): choose another --metrics-port",
+                      metrics_port, exc)
+            return 2
+        server.start()
+        log.info("/metrics, /healthz and /readyz on http://0.0.0.0:%d", server.port)
+    try:
+        # news.articles exists before this poller joins the group: creating it later changes
+        # the cluster's metadata and sets off one more rebalance of every poller.
+        bus.ensure_topics(settings.kafka_bootstrap, [
+            bus.TopicSpec(settings.topic("articles"), partitions=ARTICLE_PARTITIONS)])
+        ownership = FeedOwnership(settings)
+        return await _run_poller(settings, feeds, ownership, metrics, watch, once=once)
+    finally:
+        if server is not None:
+            server.close()
+
+
+async def _run_poller(settings: Settings, feeds: tuple,  # type: ignore[type-arg]
+                      ownership: FeedOwnership, metrics: PollerMetrics, watch: StallWatch, *,
+                      once: bool) -> int:
+    from monitor.feeds.fetch import Fetcher
+    from monitor.feeds.poller import Poller, PollerStalled
+
     ownership.start()
     try:
         if not await asyncio.to_thread(ownership.wait_ready, 120.0):
@@ -143,7 +179,7 @@ async def _poll(settings: Settings, feeds: tuple, *, once: bool,  # type: ignore
             return 1
         async with Fetcher(user_agent=settings.user_agent) as fetcher:
             poller = Poller(settings=settings, feeds=feeds, fetcher=fetcher,
-                            ownership=ownership, metrics=metrics)
+                            ownership=ownership, metrics=metrics, watch=watch)
             try:
                 if once:
                     published = await poller.run_once()

@@ -55,6 +55,11 @@ class PollerMetrics:
             "newswatch_poller_feed_owned",
             "1 when this poller process currently polls the feed, else 0.",
             ["feed_id"], registry=registry)
+        self.stalled = Gauge(
+            "newswatch_poller_stalled",
+            "1 when owned feeds were due and no poll ended for NEWSWATCH_STALL_AFTER seconds "
+            "(the process then exits), else 0.",
+            registry=registry)
         self.publish_lag = Histogram(
             "newswatch_poller_published_to_fetched_seconds",
             "From an article's published time to the poll that found it.",

@@ -4,7 +4,10 @@ In: the validated feed list, a :class:`~monitor.feeds.fetch.Fetcher`, the feed o
 state from :mod:`monitor.feeds.state`. Out: one ``news.articles`` message per new article (key
 ``article_id``) and one state record per poll. It must never let one feed stop or delay the
 others: every failure of a feed becomes one log line, one metric sample and a backoff for that
-feed alone.
+feed alone. When the process as a whole cannot go on (no assignment after a rebalance, the
+group thread dead, owned feeds due and no poll ending for ``NEWSWATCH_STALL_AFTER`` seconds:
+see :mod:`monitor.feeds.schedule`), :meth:`Poller.run_forever` raises :class:`PollerStalled`
+and the process exits for its supervisor to restart it.
 
 One poll of one feed, in order:
 1. fetch with the stored ETag / Last-Modified; 304 → done;
@@ -32,10 +35,12 @@ from monitor.article import ARTICLE_PARTITIONS, Article, utcnow
 from monitor.config import Settings
 from monitor.feeds.extract import extract_main_text
 from monitor.feeds.feedlist import FeedConfig
-from monitor.feeds.fetch import Fetcher, FetchError, Validators, backoff_delay, jittered
+from monitor.feeds.fetch import Fetcher, FetchError, Validators
 from monitor.feeds.normalize import normalize_feed
 from monitor.feeds.parse import FeedParseError, parse_feed
+from monitor.feeds.schedule import Schedule
 from monitor.feeds.state import FeedOwnership, FeedState
+from monitor.health import StallWatch
 from monitor.metrics import PollerMetrics
 
 log = logging.getLogger(__name__)
@@ -51,32 +56,34 @@ ARTICLE_PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 
 
 class PollerStalled(RuntimeError):
-    """The group never gave this poller its share back: restart the process."""
-
-
-@dataclass
-class _Schedule:
-    due: float = 0.0
-    running: bool = False
-    failures: int = 0
+    """This poller cannot make progress any more: restart the process."""
 
 
 @dataclass
 class Poller:
-    """Polls the feeds this process owns, forever or once."""
+    """Polls the feeds this process owns, forever or once.
+
+    ``watch`` is told what waits and what ends (see :mod:`monitor.feeds.schedule`); by default
+    one of its own with ``settings.stall_after``.
+    """
 
     settings: Settings
     feeds: Sequence[FeedConfig]
     fetcher: Fetcher
     ownership: FeedOwnership
     metrics: PollerMetrics
+    watch: StallWatch | None = None
     rng: random.Random = field(default_factory=random.Random)
     _producer: bus.Producer | None = None
-    _schedule: dict[str, _Schedule] = field(default_factory=dict)
     _slots: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_POLLS))
 
     def __post_init__(self) -> None:
+        if self.watch is None:
+            self.watch = StallWatch(self.settings.stall_after)
+        watch = self.watch
+        # Read at each scrape, so the gauge tells the truth even if the poll loop is stuck.
+        self.metrics.stalled.set_function(lambda: 1.0 if watch.stalled() else 0.0)
         self.articles_topic = self.settings.topic("articles")
         bus.ensure_topics(self.settings.kafka_bootstrap, [
             bus.TopicSpec(self.articles_topic, partitions=ARTICLE_PARTITIONS)])
@@ -100,47 +107,51 @@ class Poller:
         return sum(counts)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """Poll each owned feed when due, with jitter and per-feed backoff, until ``stop``."""
-        now = time.monotonic()
-        for feed in self.feeds:
-            # Spread the first polls over a few seconds so a restart is not a thundering herd.
-            first = now + self.rng.uniform(0, min(feed.interval, 5))
-            self._schedule[feed.id] = _Schedule(due=first)
+        """Poll each owned feed when due, with jitter and per-feed backoff, until ``stop``.
+
+        Raises :class:`PollerStalled`, after cancelling the polls still running, when no
+        assignment follows a rebalance within ``REBALANCE_STALL_LIMIT``, when the group thread
+        died, or when owned feeds were due and no poll ended for ``settings.stall_after``.
+        """
+        assert self.watch is not None
+        schedule = Schedule(self.feeds, watch=self.watch, rng=self.rng)
         tasks: set[asyncio.Task[int]] = set()
-        while not stop.is_set():
-            self._export_ownership()
-            stalled = self.ownership.stalled_for()
-            if stalled > REBALANCE_STALL_LIMIT:
-                raise PollerStalled(f"no feeds assigned for {stalled:.0f} s after a rebalance")
-            now = time.monotonic()
-            for feed in self.feeds:
-                slot = self._schedule[feed.id]
-                if slot.running or slot.due > now or not self.ownership.owns(feed.id):
-                    continue
-                slot.running = True
-                task = asyncio.create_task(self._scheduled_poll(feed, slot))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=0.25)
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            while not stop.is_set():
+                self._export_ownership()
+                self._check_ownership()
+                for feed in schedule.take_due(self.ownership.owns):
+                    task = asyncio.create_task(self._scheduled_poll(feed, schedule))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                if self.watch.stalled():
+                    raise PollerStalled(
+                        f"stalled: no poll ended in {self.watch.stalled_for():.0f} s while "
+                        f"feeds were due ({schedule.waiting} now, "
+                        f"NEWSWATCH_STALL_AFTER={self.settings.stall_after:g})")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=0.25)
+        except PollerStalled:
+            for task in tasks:
+                task.cancel()
+            raise
+        finally:
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _check_ownership(self) -> None:
+        stalled = self.ownership.stalled_for()
+        if stalled > REBALANCE_STALL_LIMIT:
+            raise PollerStalled(f"no feeds assigned for {stalled:.0f} s after a rebalance")
+        if not self.ownership.alive():
+            raise PollerStalled("the Kafka group thread stopped")
 
     # -- one poll ---------------------------------------------------------------------------
-    async def _scheduled_poll(self, feed: FeedConfig, slot: _Schedule) -> int:
-        try:
-            published, ok, retry_after = await self._poll(feed)
-        finally:
-            slot.running = False
-        if ok:
-            slot.failures = 0
-            slot.due = time.monotonic() + jittered(feed.interval, rng=self.rng)
-        else:
-            slot.failures += 1
-            delay = backoff_delay(slot.failures, base=min(feed.interval, 60.0),
-                                  retry_after=retry_after, cap=max(feed.interval * 8, 3600),
-                                  rng=self.rng)
-            slot.due = time.monotonic() + max(delay, min(feed.interval, 60.0))
+    async def _scheduled_poll(self, feed: FeedConfig, schedule: Schedule) -> int:
+        # _poll turns every failure into an outcome; only cancellation (the process is
+        # stopping) leaves here early, and that is no progress to report.
+        published, ok, retry_after = await self._poll(feed)
+        schedule.finished(feed, ok=ok, retry_after=retry_after)
         return published
 
     async def _guarded_poll(self, feed: FeedConfig) -> int:
@@ -235,6 +246,11 @@ class Poller:
 
     async def _add_fulltext(self, feed: FeedConfig, articles: list[Article]) -> list[Article]:
         limit = asyncio.Semaphore(FULLTEXT_CONCURRENCY)
+        # A page fetch that ended, however, is progress too: the first poll of a fulltext feed
+        # whose article host lets every page time out can outlast the stall limit, and a
+        # restart would only start that poll over.
+        watch = self.watch
+        assert watch is not None
 
         async def one(article: Article) -> Article:
             if not article.url:
@@ -245,7 +261,9 @@ class Poller:
                 except FetchError as exc:
                     log.info("feed %s: article page not fetched (%s); keeping the summary",
                              feed.id, exc.kind, extra={"feed_id": feed.id})
+                    watch.progressed()
                     return article
+                watch.progressed()
             text = await asyncio.to_thread(extract_main_text, page.body, url=page.url)
             if not text or len(text) <= len(article.text):
                 return article

@@ -120,6 +120,26 @@ class FeedOwnership:
         self._producer.close(timeout=10)
 
     # -- queries ---------------------------------------------------------------------------
+    def status(self) -> tuple[bool, str]:
+        """Return (ready, why): ready once its assignment is loaded and no rebalance runs."""
+        if self._thread is not None and not self._thread.is_alive():
+            return False, "the Kafka group thread stopped"
+        with self._lock:
+            if self._rebalancing:
+                return False, (f"rebalancing: feeds revoked "
+                               f"{time.monotonic() - self._revoked_at:.0f} s ago")
+            if self._pending or self._loading:
+                return False, (f"loading the state of "
+                               f"{len(self._pending) + len(self._loading)} partitions")
+            if not self._assigned_once.is_set():
+                return False, "waiting for Kafka to assign state partitions"
+            return True, (f"polling the feeds of {len(self._loaded)} of {self._partitions} "
+                          f"state partitions")
+
+    def alive(self) -> bool:
+        """False once the group thread has stopped (or before :meth:`start`)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stalled_for(self) -> float:
         """Seconds since this member's feeds were revoked with no new assignment (0: none)."""
         with self._lock:
@@ -150,13 +170,17 @@ class FeedOwnership:
         consumer = bus.make_group_consumer(
             self._settings.kafka_bootstrap, group_id=self._group_id,
             client_id="newswatch-poller")
-        # Know the topic's partitions before joining: a group leader whose metadata lacks the
-        # topic would assign nobody anything, and this poller would believe it owns no feed.
-        deadline = time.monotonic() + 60
-        while not consumer.partitions_for_topic(self.topic) and time.monotonic() < deadline:
-            time.sleep(0.1)
         consumer.subscribe([self.topic], listener=bus.RebalanceListener(
             on_assigned=self._assigned, on_revoked=self._revoked))
+        # Know the topic's partitions before joining: a group leader whose metadata lacks the
+        # topic would assign nobody anything, and this poller would believe it owns no feed.
+        # Ask after subscribing: kafka-python's leader compares its assignment with the
+        # metadata it last saw for its subscription. Asked before, that was still empty, so
+        # every start ended in a second rebalance, and in one start of about forty under load
+        # the client never finished it (heartbeats off, dropped from the group, no assignment).
+        deadline = time.monotonic() + 60
+        while self.topic not in consumer.topics() and time.monotonic() < deadline:
+            time.sleep(0.1)
         try:
             while not self._stop.is_set():
                 batches = consumer.poll(timeout_ms=200)

@@ -6,11 +6,15 @@ process, the way ops run it, except where a test reads the poller's metrics in-p
 
 from __future__ import annotations
 
+import asyncio
+import http.client
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -24,8 +28,9 @@ from monitor import bus
 from monitor.config import Settings
 from monitor.feeds.feedlist import FeedConfig
 from monitor.feeds.fetch import Fetcher
-from monitor.feeds.poller import Poller
+from monitor.feeds.poller import Poller, PollerStalled
 from monitor.feeds.state import STATE_PARTITIONS, FeedOwnership
+from monitor.health import StallWatch
 from monitor.metrics import PollerMetrics
 from tests.httpserver import HTTPServer, Reply
 from tests.kafkaread import read_topic
@@ -141,7 +146,7 @@ def test_two_pollers_split_the_feeds_without_polling_the_same_one(
             stderr=subprocess.STDOUT)
             for n, log, port in ((1, log1, ports[0]), (2, log2, ports[1]))]
         try:
-            by_agent = _wait_for_a_clean_split(server, ids, timeout=90)
+            by_agent = _wait_for_a_clean_split(server, ids, ports, timeout=90)
             metrics = [scrape(f"http://127.0.0.1:{port}/metrics") for port in ports]
         finally:
             for poller in pollers:
@@ -160,12 +165,20 @@ def test_two_pollers_split_the_feeds_without_polling_the_same_one(
         assert sorted(owned) == [0.0, 1.0]
 
 
-def _wait_for_a_clean_split(server: HTTPServer, ids: list[str],
+def _wait_for_a_clean_split(server: HTTPServer, ids: list[str], ports: list[int],
                             timeout: float) -> dict[str, set[str]]:
-    """Return who polled what in the first 3-second window in which both pollers polled."""
+    """Return who polled what in the first 3-second window in which both pollers polled.
+
+    A window starts only once both /readyz say 200 and the /metrics of both say they own some
+    feeds and, together, each feed once: before that, the first poller to start polls every
+    feed until the second one joins.
+    """
     deadline = time.monotonic() + timeout
     by_agent: dict[str, set[str]] = {}
     while time.monotonic() < deadline:
+        if not _split(ports, ids):
+            time.sleep(0.2)
+            continue
         start = time.monotonic()
         time.sleep(3)
         by_agent = {}
@@ -175,6 +188,17 @@ def _wait_for_a_clean_split(server: HTTPServer, ids: list[str],
         if len(by_agent) == 2 and sum(map(len, by_agent.values())) >= len(ids):
             return by_agent
     return by_agent
+
+
+def _split(ports: list[int], ids: list[str]) -> bool:
+    base = [f"http://127.0.0.1:{port}" for port in ports]
+    if any((_get(f"{b}/readyz") or (0,))[0] != 200 for b in base):
+        return False
+    samples = [scrape(f"{b}/metrics") for b in base]
+    owned = [[m.get(f'newswatch_poller_feed_owned{{feed_id="{i}"}}') for i in ids]
+             for m in samples]
+    return all(1.0 in mine for mine in owned) and all(
+        sorted(pair) == [0.0, 1.0] for pair in zip(*owned, strict=True))
 
 
 async def test_broken_feeds_each_give_a_metric_and_never_hold_up_the_good_one(
@@ -235,6 +259,58 @@ async def test_broken_feeds_each_give_a_metric_and_never_hold_up_the_good_one(
     assert fetched.timestamp() - started < 1.0
 
 
+async def test_a_poller_whose_group_thread_stopped_is_unready_and_stops_polling(
+        kafka_settings: Settings, server: HTTPServer) -> None:
+    server.route("/good.xml", body=rss("good", [("one", "Council renews Libya measures")]))
+    feeds = [FeedConfig(id="good", url=server.url("/good.xml"), outlet="good")]
+    ownership = FeedOwnership(kafka_settings)
+    ownership.start()
+    try:
+        assert ownership.wait_ready(60)
+        assert ownership.status() == (True, "polling the feeds of 12 of 12 state partitions")
+        async with Fetcher(user_agent="newswatch-test/1") as fetcher:
+            poller = Poller(settings=kafka_settings, feeds=feeds, fetcher=fetcher,
+                            ownership=ownership, metrics=PollerMetrics(CollectorRegistry()))
+            try:
+                ownership.close()  # its thread ends, as it would on an error
+                assert ownership.status() == (False, "the Kafka group thread stopped")
+                with pytest.raises(PollerStalled, match=r"^the Kafka group thread stopped$"):
+                    await asyncio.wait_for(poller.run_forever(asyncio.Event()), timeout=30)
+            finally:
+                poller.close()
+    finally:
+        ownership.close()
+
+
+async def test_each_article_page_fetched_for_a_fulltext_feed_counts_as_progress(
+        kafka_settings: Settings, server: HTTPServer) -> None:
+    server.route("/wire.xml", body=rss("wire", [("a", "Ports reopen"), ("b", "Cranes move")]))
+    for slug in ("a", "b"):
+        server.route(f"/wire/{slug}.html?utm_source=rss", status=404, body=b"gone")
+    feeds = [FeedConfig(id="wire", url=server.url("/wire.xml"), outlet="Wire", fulltext=True)]
+    now = [1000.0]
+    watch = StallWatch(300, clock=lambda: now[0])
+    watch.waiting(1)
+    now[0] += 299  # the poll has run for 299 s when its article pages come back (404)
+    ownership = FeedOwnership(kafka_settings)
+    ownership.start()
+    try:
+        assert ownership.wait_ready(60)
+        async with Fetcher(user_agent="newswatch-test/1") as fetcher:
+            poller = Poller(settings=kafka_settings, feeds=feeds, fetcher=fetcher,
+                            ownership=ownership, metrics=PollerMetrics(CollectorRegistry()),
+                            watch=watch)
+            try:
+                assert await poller.run_once() == 2
+            finally:
+                poller.close()
+    finally:
+        ownership.close()
+    now[0] += 200
+    assert watch.stalled_for() == 200  # counted from the pages, not from the start
+    assert not watch.stalled()
+
+
 def test_fulltext_feeds_carry_the_article_page_text_or_keep_the_summary(
         kafka_settings: Settings, server: HTTPServer, tmp_path: Path) -> None:
     page = (Path(__file__).parent / "testdata" / "article_page.html").read_bytes()
@@ -255,3 +331,74 @@ def test_fulltext_feeds_carry_the_article_page_text_or_keep_the_summary(
     assert "First! Great news" not in cranes
     assert by_title["A page that is gone"]["text"] == (
         "A page that is gone — a report from Seoul.")
+
+
+def test_a_poller_whose_only_feed_never_answers_turns_unready_and_exits_with_status_1(
+        kafka_settings: Settings, server: HTTPServer, tmp_path: Path) -> None:
+    # The host accepts the request and says nothing for two minutes; the fetch would give up
+    # after its 20 s timeout, long after the 3 s stall limit.
+    server.route("/silent.xml", body=rss("silent", [("a", "Never sent")]), delay=120)
+    feeds = write_feeds(tmp_path / "feeds.yaml", [("silent", server.url("/silent.xml"))],
+                        interval="1s")
+    port = free_port()
+    log_path = tmp_path / "poller.log"
+    with log_path.open("w") as log:
+        poller = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "poll", "--feeds", str(feeds), "--metrics-port",
+             str(port)], env={**poller_env(kafka_settings), "NEWSWATCH_STALL_AFTER": "3"},
+            stdout=log, stderr=subprocess.STDOUT)
+        try:
+            probes = _probe_until_exit(poller, f"http://127.0.0.1:{port}", timeout=120)
+            code = poller.wait(timeout=60)
+        finally:
+            if poller.poll() is None:
+                poller.kill()
+    output = log_path.read_text()
+    assert code == 1, output[-3000:]
+    readyz = [answer for path, answer in probes if path == "/readyz"]
+    ready = (200, "polling the feeds of 12 of 12 state partitions")
+    assert ready in readyz, readyz
+    stalled = [i for i, (status, body) in enumerate(readyz)
+               if status == 503 and body.startswith("stalled: input waiting")]
+    assert stalled, readyz[-5:]
+    assert readyz.index(ready) < stalled[0]
+    assert all(status == 503 for status, _ in readyz[stalled[0]:])
+    metrics = [answer for path, answer in probes if path == "/metrics"]
+    assert "newswatch_poller_stalled 0.0" in metrics[0][1]
+    assert any("newswatch_poller_stalled 1.0" in body for _, body in metrics)
+    assert {answer for path, answer in probes if path == "/healthz"} == {(200, "ok")}
+    # One line says what happened (kafka-python may add its own noise while closing).
+    [line] = [line for line in output.splitlines() if "stalled" in line]
+    assert line.endswith(
+        " ERROR   monitor: stalled: no poll ended in 3 s while feeds were due (1 now, "
+        "NEWSWATCH_STALL_AFTER=3); exiting so that this poller is restarted"), line
+    assert len(server.requests_to("/silent.xml")) == 1
+
+
+def _probe_until_exit(process: subprocess.Popen[bytes], base: str,
+                      timeout: float) -> list[tuple[str, tuple[int, str]]]:
+    """Ask /readyz, /metrics and /healthz over and over until ``process`` ends.
+
+    Returns ``(path, (status, body))`` in the order answered; no answer (the port not open
+    yet, or the process gone mid-answer) is left out.
+    """
+    probes: list[tuple[str, tuple[int, str]]] = []
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        for path in ("/readyz", "/metrics", "/readyz", "/healthz"):
+            answer = _get(base + path)
+            if answer is not None:
+                probes.append((path, answer))
+    return probes
+
+
+def _get(url: str) -> tuple[int, str] | None:
+    try:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status, response.read().decode().strip()
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, exc.read().decode().strip()
+    except (OSError, http.client.HTTPException):
+        return None
