@@ -39,6 +39,10 @@ if TYPE_CHECKING:  # imported where used, so that the analysts' commands start f
 log = logging.getLogger("monitor")
 
 DEFAULT_FEEDS = Path("deploy/feeds.yaml")
+#: ``newswatch up`` restarts a stage that exited; one that ran this long starts afresh with a
+#: short pause, one that keeps failing waits up to ``UP_RESTART_MAX_DELAY`` seconds.
+UP_RESTART_RESET = 60.0
+UP_RESTART_MAX_DELAY = 30.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,11 +130,15 @@ async def _poll(settings: Settings, feeds: tuple, *, once: bool,  # type: ignore
                 metrics_port: int | None) -> int:
     from monitor import bus
     from monitor.article import ARTICLE_PARTITIONS
+    from monitor.brokerwatch import BrokerWatch
     from monitor.feeds.serve import StatusServer
     from monitor.feeds.state import FeedOwnership
     from monitor.health import StallWatch
     from monitor.metrics import PollerMetrics
 
+    broker_watch = BrokerWatch(settings.kafka_bootstrap)
+    broker_watch.install()
+    broker_watch.start()
     registry = CollectorRegistry()
     metrics = PollerMetrics(registry)
     watch = StallWatch(settings.stall_after)
@@ -219,9 +227,12 @@ def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
             print(f"newswatch up: {exc}", file=sys.stderr)
             return 2
         env["NEWSWATCH_KAFKA_BOOTSTRAP"] = local.bootstrap
-    commands = [[sys.executable, "-m", "monitor", "poll", "--feeds", str(args.feeds)],
-                [sys.executable, "-m", "monitor", "worker", "--topics", str(args.topics)]]
-    children = [subprocess.Popen(cmd, env=env) for cmd in commands]
+    commands = {"poll": [sys.executable, "-m", "monitor", "poll", "--feeds", str(args.feeds)],
+                "worker": [sys.executable, "-m", "monitor", "worker", "--topics",
+                           str(args.topics)]}
+    children = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
+    started = dict.fromkeys(commands, time.monotonic())
+    failures = dict.fromkeys(commands, 0)
     stopping = False
 
     def stop(*_: object) -> None:
@@ -233,17 +244,30 @@ def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     code = 0
     try:
         while not stopping:
-            for command, child in zip(commands, children, strict=True):
-                if child.poll() is not None:
-                    print(f"newswatch: {command[3]} exited with {child.returncode}",
+            for name, child in children.items():
+                if child.poll() is None:
+                    continue
+                if child.returncode == 2:  # its configuration is wrong: restarting cannot help
+                    print(f"newswatch: {name} exited with 2 (configuration); stopping",
                           file=sys.stderr)
-                    stopping, code = True, child.returncode or 1
+                    stopping, code = True, 2
+                    break
+                # A stage that exits on its own (a stall, a lost broker) is restarted, as a
+                # supervisor would; one that keeps failing fast waits longer each time.
+                ran = time.monotonic() - started[name]
+                failures[name] = 0 if ran > UP_RESTART_RESET else failures[name] + 1
+                delay = min(2.0 ** failures[name], UP_RESTART_MAX_DELAY)
+                print(f"newswatch: {name} exited with {child.returncode} after {ran:.0f} s; "
+                      f"restarting it in {delay:.0f} s", file=sys.stderr)
+                time.sleep(delay)
+                children[name] = subprocess.Popen(commands[name], env=env)
+                started[name] = time.monotonic()
             time.sleep(0.2)
     finally:
-        for child in children:
+        for child in children.values():
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
-        for child in children:
+        for child in children.values():
             try:
                 child.wait(timeout=30)
             except subprocess.TimeoutExpired:
