@@ -2,6 +2,8 @@
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
+FEEDS  ?= deploy/feeds.yaml
+TOPICS ?= topics
 
 .PHONY: help run test test-unit lint bench lock clean
 .DEFAULT_GOAL := help
@@ -17,8 +19,8 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 
 install: $(BIN)/.installed ## create .venv and install newswatch with its locked dependencies
 
-run: $(BIN)/.installed ## run the pipeline locally (starts Kafka unless NEWSWATCH_KAFKA_BOOTSTRAP is set)
-	$(BIN)/newswatch up
+run: $(BIN)/.installed ## run the pipeline locally (FEEDS=file TOPICS=dir; starts Kafka unless NEWSWATCH_KAFKA_BOOTSTRAP is set)
+	$(BIN)/newswatch up --feeds $(FEEDS) --topics $(TOPICS)
 
 test: $(BIN)/.installed ## run the whole test suite against a real local Kafka broker
 	$(BIN)/python -m pytest

@@ -239,8 +239,9 @@ def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    # SIGHUP too: a closed terminal must not leave the children and the broker behind.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
     code = 0
     try:
         while not stopping:
