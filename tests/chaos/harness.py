@@ -528,7 +528,7 @@ class Outcome:
     def line(self) -> str:
         parts = [self.tally.summary() if self.tally else "outputs not counted"]
         if self.resumes:
-            parts.append("resume " + ", ".join(
+            parts.append("to resume: " + ", ".join(
                 f"{label} {'never' if s is None else f'{s:.1f} s'}" for label, s in self.resumes))
         parts += self.notes
         return f"{self.scenario}: " + "; ".join(parts)
