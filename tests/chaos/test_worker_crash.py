@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -147,7 +148,7 @@ def test_worker_killed_three_times_mid_stream_loses_no_match(
         worker.start().wait_serving()
         for n, (share, fed) in enumerate(KILLS, 1):
             feeder.release(int(fed * ARTICLES))
-            wait_until(lambda share=share: out.covers(expected, share), timeout=FINISH_LIMIT,
+            wait_until(partial(out.covers, expected, share), timeout=FINISH_LIMIT,
                        what=f"{share:.0%} of the {len(expected)} expected matches",
                        stages=[worker])
             worker.kill9()
