@@ -14,7 +14,6 @@ scenario in about two minutes instead of hanging the suite.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -228,9 +227,7 @@ def test_a_second_worker_joining_mid_stream_loses_no_match(
 
 
 def test_worker_loses_no_match_when_the_broker_is_down_for_30_seconds(
-        corpus: Corpus, tmp_path: Path, outcome: Outcome, caplog: pytest.LogCaptureFixture) -> None:
-    # This test's own Kafka clients log every failed reconnect while the broker is away.
-    caplog.set_level(logging.CRITICAL, logger="kafka")
+        corpus: Corpus, tmp_path: Path, outcome: Outcome) -> None:
     # A broker of its own: the session's broker is shared by every other test.
     broker = KafkaBroker(Settings.from_env(), port=free_port(), data_dir=tmp_path / "kafka")
     third = ARTICLES // 3
@@ -242,14 +239,17 @@ def test_worker_loses_no_match_when_the_broker_is_down_for_30_seconds(
         produced = 0
         outcome.count = lambda: count_outputs(corpus.expected(0, produced),
                                               read_pairs(settings))
-        with worker_stage(settings, SHIPPED_TOPICS, tmp_path / "worker") as worker, \
-                matches_on(settings) as out:
+        with worker_stage(settings, SHIPPED_TOPICS, tmp_path / "worker") as worker:
             worker.start().wait_serving()
             produce(settings.kafka_bootstrap, settings.topic("articles"),
                     corpus.messages[:third])
             produced = third
-            wait_until(lambda: out.covers(before, 0.2), timeout=FINISH_LIMIT,
-                       what="the first matches before the outage", stages=[worker])
+            # No client of this test is open during the outage: kafka-python leaves the
+            # sockets of refused connections unclosed, which would fail the test, not the
+            # worker.
+            with matches_on(settings) as out:
+                wait_until(lambda: out.covers(before, 0.2), timeout=FINISH_LIMIT,
+                           what="the first matches before the outage", stages=[worker])
             outage_from = len(worker.log_lines())
             broker.stop()
             time.sleep(OUTAGE)  # the outage itself
@@ -259,13 +259,14 @@ def test_worker_loses_no_match_when_the_broker_is_down_for_30_seconds(
                 produce(settings.kafka_bootstrap, settings.topic("articles"),
                         corpus.messages[third:2 * third])
                 produced = 2 * third
-                resumed = resume_after(out, back, timeout=RESUME_LIMIT, stages=[worker])
-                outcome.resumed("broker back", resumed)
-                assert resumed is not None, (
-                    f"no match written within {RESUME_LIMIT:.0f} s of the broker's return\n"
-                    f"{tails([worker])}")
-                wait_until(lambda: out.covers(before + after), timeout=FINISH_LIMIT,
-                           what="every expected match after the outage", stages=[worker])
+                with matches_on(settings) as out:
+                    resumed = resume_after(out, back, timeout=RESUME_LIMIT, stages=[worker])
+                    outcome.resumed("broker back", resumed)
+                    assert resumed is not None, (
+                        f"no match written within {RESUME_LIMIT:.0f} s of the broker's "
+                        f"return\n{tails([worker])}")
+                    wait_until(lambda: out.covers(before + after), timeout=FINISH_LIMIT,
+                               what="every expected match after the outage", stages=[worker])
             finally:
                 problems = [line for line in worker.log_lines()[outage_from:]
                             if PROBLEM_LINE.search(line)]
@@ -273,4 +274,6 @@ def test_worker_loses_no_match_when_the_broker_is_down_for_30_seconds(
                                      "log from the outage on")
             assert worker.terminate() == 0, tails([worker])
         assert_nothing_lost(outcome)
-    assert len(problems) < MAX_OUTAGE_PROBLEMS, "\n".join(condense(problems))
+    assert len(problems) < MAX_OUTAGE_PROBLEMS, (
+        f"{len(problems)} ERROR/Traceback lines in the worker's log from the outage on:\n"
+        + "\n".join(condense(problems)))
