@@ -288,6 +288,17 @@ class Undecodable:
     error: str
 
 
+def decode_all(records: Iterable[Any], decode: Callable[[Any], Hashable]) -> list[Hashable]:
+    """Decode each Kafka record to its key; one that fails becomes :class:`Undecodable`."""
+    keys: list[Hashable] = []
+    for record in records:
+        try:
+            keys.append(decode(record))
+        except Exception as exc:  # whatever the decoder raises, the record is counted
+            keys.append(Undecodable(record.partition, record.offset, str(exc)[:200]))
+    return keys
+
+
 class Outputs:
     """A Kafka topic read back while a stage writes it, each record decoded to a comparable key.
 
@@ -305,13 +316,8 @@ class Outputs:
     def poll(self, timeout: float = 0.2) -> int:
         """Read what arrived since the last call; return how many records that was."""
         new = self._tail.poll(timeout)
-        for record in new:
-            try:
-                key = self._decode(record)
-            except Exception as exc:  # whatever the decoder raises, the record is counted
-                key = Undecodable(record.partition, record.offset, str(exc)[:200])
-            self.keys.append(key)
-            self.times.append(record.timestamp / 1000)
+        self.keys += decode_all(new, self._decode)
+        self.times += [record.timestamp / 1000 for record in new]
         return len(new)
 
     def covers(self, expected: Iterable[Hashable], fraction: float = 1.0) -> bool:

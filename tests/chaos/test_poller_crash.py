@@ -29,6 +29,7 @@ from tests.chaos.harness import (
     Outcome,
     Outputs,
     count_outputs,
+    decode_all,
     poller_stage,
     resume_after,
     tails,
@@ -112,8 +113,8 @@ def test_poller_killed_while_polling_loses_no_item_and_resumes_within_20_seconds
     with HTTPServer() as server:
         feeds = GrowingFeeds(server, FEEDS, ITEMS)
         first, every = feeds.served(0, half), feeds.served()
-        outcome.count = lambda: count_outputs(every, [canonical_url_of(r) for r in read_topic(
-            settings.kafka_bootstrap, settings.topic("articles"))])
+        outcome.count = lambda: count_outputs(every, decode_all(read_topic(
+            settings.kafka_bootstrap, settings.topic("articles")), canonical_url_of))
         with poller_stage(settings, feeds.feeds_file(tmp_path / "feeds.yaml"),
                           tmp_path / "poller") as poller, \
                 Outputs(settings.kafka_bootstrap, settings.topic("articles"),

@@ -15,6 +15,7 @@ scenario in about two minutes instead of hanging the suite.
 from __future__ import annotations
 
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import partial
 from itertools import pairwise
@@ -37,6 +38,7 @@ from tests.chaos.harness import (
     Stage,
     condense,
     count_outputs,
+    decode_all,
     produce,
     resume_after,
     tails,
@@ -115,9 +117,10 @@ def matches_on(settings: Settings) -> Outputs:
     return Outputs(settings.kafka_bootstrap, settings.topic("matches"), match_pair)
 
 
-def read_pairs(settings: Settings) -> list[Pair]:
-    return [match_pair(r) for r in read_topic(settings.kafka_bootstrap,
-                                               settings.topic("matches"))]
+def read_pairs(settings: Settings) -> list[Hashable]:
+    """Every match on the topic now, as a pair (or :class:`Undecodable`)."""
+    return decode_all(read_topic(settings.kafka_bootstrap, settings.topic("matches")),
+                      match_pair)
 
 
 def tagged_by(worker: Stage) -> str:
