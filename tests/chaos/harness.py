@@ -320,11 +320,22 @@ class Outputs:
         self.times += [record.timestamp / 1000 for record in new]
         return len(new)
 
-    def covers(self, expected: Iterable[Hashable], fraction: float = 1.0) -> bool:
-        """Poll, then say whether at least ``fraction`` of the distinct ``expected`` are in."""
+    def drain(self) -> int:
+        """Poll until a poll brings nothing new; return how many records that was."""
+        total = 0
+        while new := self.poll():
+            total += new
+        return total
+
+    def share(self, expected: Iterable[Hashable]) -> float:
+        """Poll, then return the share of the distinct ``expected`` keys read so far."""
         self.poll()
         wanted = set(expected)
-        return len(wanted & set(self.keys)) >= fraction * len(wanted)
+        return len(wanted & set(self.keys)) / len(wanted) if wanted else 1.0
+
+    def covers(self, expected: Iterable[Hashable], fraction: float = 1.0) -> bool:
+        """Poll, then say whether at least ``fraction`` of the distinct ``expected`` are in."""
+        return self.share(expected) >= fraction
 
     def first_after(self, since: float) -> float | None:
         """Seconds from ``since`` to the first record stamped at or after it (None: none yet)."""

@@ -56,10 +56,12 @@ SHIPPED_TOPICS = Path(__file__).parents[2] / "topics"
 ARTICLES = 3000
 #: Articles per second while feeding: the worker keeps up, so outputs follow the input.
 RATE = 150.0
-#: Each kill: when this share of the expected matches is on the topic, kill -9 the worker,
-#: having let the input run to the second share (the rest waits for the restart, so that the
-#: next kill, too, lands while the worker is working).
-KILLS = ((0.15, 0.30), (0.50, 0.65), (0.85, 1.0))
+#: Kill -9 the worker when these shares of the expected matches are on the topic.
+KILLS = (0.15, 0.50, 0.85)
+#: Share of the input released before each kill. The next part is released at the kill and
+#: arrives while the worker is down: the restarted worker catches up in a burst (the most
+#: sends in flight) in which the next kill lands, and always has input left to give a match.
+FED = (0.30, 0.65, 0.95)
 #: Longest a restarted worker may take to write its next match.
 RESUME_LIMIT = 120.0
 #: Longest a running worker may take to reach the next milestone.
@@ -143,21 +145,23 @@ def test_worker_killed_three_times_mid_stream_loses_no_match(
         deployment: Settings, corpus: Corpus, tmp_path: Path, outcome: Outcome) -> None:
     settings, expected = deployment, corpus.expected()
     feeder = Feeder(settings.kafka_bootstrap, settings.topic("articles"), corpus.messages,
-                    rate=RATE, limit=int(KILLS[0][1] * ARTICLES))
+                    rate=RATE, limit=int(FED[0] * ARTICLES))
     outcome.count = lambda: count_outputs(corpus.expected(0, feeder.sent), read_pairs(settings))
     with worker_stage(settings, SHIPPED_TOPICS, tmp_path / "worker") as worker, \
             matches_on(settings) as out, feeder:
         worker.start().wait_serving()
-        for n, (share, fed) in enumerate(KILLS, 1):
-            feeder.release(int(fed * ARTICLES))
+        for n, (share, fed) in enumerate(zip(KILLS, [*FED[1:], 1.0], strict=True), 1):
             wait_until(partial(out.covers, expected, share), timeout=FINISH_LIMIT,
                        what=f"{share:.0%} of the {len(expected)} expected matches",
-                       stages=[worker])
+                       stages=[worker], interval=0.05)
             worker.kill9()
+            feeder.release(int(fed * ARTICLES))
             worker.restart()
+            out.drain()  # what the killed worker had written: it can write no more
+            killed_at = out.share(expected)
             resumed = resume_after(out, worker.started_at, timeout=RESUME_LIMIT,
                                    stages=[worker])
-            outcome.resumed(f"kill {n} at {share:.0%}", resumed)
+            outcome.resumed(f"kill {n} at {killed_at:.0%}", resumed)
             assert resumed is not None, (
                 f"no match written within {RESUME_LIMIT:.0f} s of restart {n}\n{tails([worker])}")
         wait_until(lambda: out.covers(expected), timeout=FINISH_LIMIT,
