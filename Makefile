@@ -26,7 +26,7 @@ test: $(BIN)/.installed ## run the whole test suite against a real local Kafka b
 	$(BIN)/python -m pytest
 
 test-unit: $(BIN)/.installed ## only the fast tests that need no broker
-	$(BIN)/python -m pytest -m 'not kafka and not e2e'
+	$(BIN)/python -m pytest -m 'not kafka and not e2e and not chaos'
 
 lint: $(BIN)/.installed ## ruff and mypy
 	$(BIN)/ruff check monitor tests bench

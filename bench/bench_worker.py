@@ -4,7 +4,7 @@
 
 Prints one table. ``--articles`` articles of about 4 KB (sentences drawn from a fixed set of
 news-like sentences, some naming North Korea, Russia, the Security Council or the allies'
-deterrence talks, so that about one article in six matches a shipped watch topic) are put on
+deterrence talks, so that about one article in eleven matches a shipped watch topic) are put on
 ``news.articles`` first; then one ``newswatch worker`` process with the shipped ``topics/``
 starts, and the clock runs from its first tagged article to its last, read from its own
 ``/metrics``. Kafka is the broker named by ``NEWSWATCH_KAFKA_BOOTSTRAP``, or one started for
@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
@@ -30,51 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _local import kafka_bootstrap
 
 from monitor import bus
-from monitor.article import Article
 from monitor.config import Settings
 from tests.metricsread import free_port, scrape
+from tests.newstext import articles
 
 ROOT = Path(__file__).resolve().parents[1]
-SENTENCES = (
-    "Officials in Seoul said the talks would resume after the holiday.",
-    "The ministry declined to comment on the report, citing security concerns.",
-    "Prices of rice and fuel rose for the third month in a row, the statistics office said.",
-    "Heavy rain flooded several roads in the capital on Tuesday morning.",
-    "The national team won its qualifying match two goals to one.",
-    "Analysts said the central bank was likely to hold rates steady this quarter.",
-    "A spokesperson for the foreign ministry said the envoy had returned home.",
-    "Lawmakers debated a bill on household debt late into the night.",
-    "North Korea fired a ballistic missile into the sea off its east coast.",
-    "Russia said its forces had taken another village in eastern Ukraine.",
-    "South Korean intelligence said North Korea had shipped more artillery shells to Russia.",
-    "The Security Council extended the mandate of the sanctions panel for another year.",
-    "Washington and Seoul agreed to strengthen extended deterrence, including the deployment "
-    "of strategic assets.",
-    "The Nuclear Consultative Group will meet again in Washington next month.",
-    "Kim Jong Un inspected a munitions factory, state media reported.",
-    "Putin thanked Pyongyang for its support in a message marking the treaty anniversary.",
-    "The United Nations said aid deliveries had been delayed by fighting near the border.",
-    "The company reported higher profits on strong demand for memory chips.",
-    "Tourists returned to the island after the typhoon passed.",
-    "A court sentenced the former mayor to two years in prison for bribery.",
-)
-
-
-def articles(count: int, seed: int = 20230915) -> list[Article]:
-    rng = random.Random(seed)
-    out = []
-    fetched = datetime.now(UTC)
-    for n in range(count):
-        paragraphs, size = [], 0
-        while size < 4000:
-            paragraph = " ".join(rng.choice(SENTENCES[:8]) if rng.random() < 0.994
-                                 else rng.choice(SENTENCES) for _ in range(rng.randint(3, 6)))
-            paragraphs.append(paragraph)
-            size += len(paragraph) + 2
-        out.append(Article(article_id=f"bench-{n}", feed_id="bench", outlet="Bench Wire",
-                           title=f"Report {n} from the region", text="\n\n".join(paragraphs),
-                           language="en", fetched_at=fetched))
-    return out
 
 
 def tagged(samples: dict[str, float]) -> float:

@@ -5,12 +5,16 @@
     records = read_topic(settings.kafka_bootstrap, "t1234.articles")
     assert [orjson.loads(r.value)["title"] for r in records] == [...]
 
-It uses its own consumer with no group, so it never disturbs the consumers under test.
+    with TopicTail(settings.kafka_bootstrap, "t1234.matches") as tail:
+        tail.poll()                 # what arrived since the last call; tail.records: all so far
+
+Each reader uses its own consumer with no group, so it never disturbs the consumers under test.
 """
 
 from __future__ import annotations
 
 import time
+from types import TracebackType
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -49,3 +53,44 @@ def wait_for_records(bootstrap: str, topic: str, count: int, *,
         if len(records) >= count or time.monotonic() > deadline:
             return records
         time.sleep(0.25)
+
+
+class TopicTail:
+    """Follow a topic from its beginning, for a test that watches outputs while they appear.
+
+    - ``poll()`` returns the records that arrived since the last call and appends them to
+      ``records``; each record's ``timestamp`` is the producer's, in milliseconds.
+    - A topic that does not exist yet reads as empty (and is never created by reading it);
+      once it exists, every partition is read from offset 0.
+    """
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self.records: list[Any] = []
+        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None,
+                                       enable_auto_commit=False,
+                                       allow_auto_create_topics=False)
+
+    def poll(self, timeout: float = 0.2) -> list[Any]:
+        """Read what arrived since the last call, waiting at most ``timeout`` s for it."""
+        if not self._consumer.assignment():
+            partitions = self._consumer.partitions_for_topic(self.topic)
+            if not partitions:
+                return []
+            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            self._consumer.assign(tps)
+            self._consumer.seek_to_beginning(*tps)
+        batches = self._consumer.poll(timeout_ms=int(timeout * 1000))
+        new = [r for tp in sorted(batches) for r in batches[tp]]
+        self.records.extend(new)
+        return new
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def __enter__(self) -> TopicTail:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,73 @@
+"""Generated news text of our own, for benchmarks and crash tests.
+
+In: a count and a seed. Out: articles (or paragraphs) whose sentences are drawn from a fixed set
+of news-like sentences, some naming North Korea, Russia, the Security Council or the allies'
+deterrence talks. With the defaults about one article in eleven matches a shipped watch topic;
+``size=2000, plain_odds=0.976`` makes it one in six. The same arguments give the same text;
+nothing here does I/O.
+
+::
+
+    batch = articles(3000, id_prefix="chaos")       # ~4 KB each, ids chaos-0 ... chaos-2999
+    text = paragraph(random.Random(7))              # 3 to 6 sentences
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+from monitor.article import Article
+
+SENTENCES = (
+    "Officials in Seoul said the talks would resume after the holiday.",
+    "The ministry declined to comment on the report, citing security concerns.",
+    "Prices of rice and fuel rose for the third month in a row, the statistics office said.",
+    "Heavy rain flooded several roads in the capital on Tuesday morning.",
+    "The national team won its qualifying match two goals to one.",
+    "Analysts said the central bank was likely to hold rates steady this quarter.",
+    "A spokesperson for the foreign ministry said the envoy had returned home.",
+    "Lawmakers debated a bill on household debt late into the night.",
+    "North Korea fired a ballistic missile into the sea off its east coast.",
+    "Russia said its forces had taken another village in eastern Ukraine.",
+    "South Korean intelligence said North Korea had shipped more artillery shells to Russia.",
+    "The Security Council extended the mandate of the sanctions panel for another year.",
+    "Washington and Seoul agreed to strengthen extended deterrence, including the deployment "
+    "of strategic assets.",
+    "The Nuclear Consultative Group will meet again in Washington next month.",
+    "Kim Jong Un inspected a munitions factory, state media reported.",
+    "Putin thanked Pyongyang for its support in a message marking the treaty anniversary.",
+    "The United Nations said aid deliveries had been delayed by fighting near the border.",
+    "The company reported higher profits on strong demand for memory chips.",
+    "Tourists returned to the island after the typhoon passed.",
+    "A court sentenced the former mayor to two years in prison for bribery.",
+)
+#: The first sentences name nothing a shipped watch topic looks for.
+PLAIN = 8
+#: Chance that a sentence is drawn from the plain ones only.
+PLAIN_ODDS = 0.994
+
+
+def paragraph(rng: random.Random, plain_odds: float = PLAIN_ODDS) -> str:
+    """Return 3 to 6 sentences; each is plain with odds ``plain_odds``, else any sentence."""
+    return " ".join(rng.choice(SENTENCES[:PLAIN]) if rng.random() < plain_odds
+                    else rng.choice(SENTENCES) for _ in range(rng.randint(3, 6)))
+
+
+def articles(count: int, *, seed: int = 20230915, size: int = 4000, id_prefix: str = "bench",
+             feed_id: str = "bench", outlet: str = "Bench Wire",
+             plain_odds: float = PLAIN_ODDS, fetched_at: datetime | None = None) -> list[Article]:
+    """Return ``count`` English articles of about ``size`` characters, ids ``<prefix>-<n>``."""
+    rng = random.Random(seed)
+    fetched = fetched_at or datetime.now(UTC)
+    out = []
+    for n in range(count):
+        paragraphs, length = [], 0
+        while length < size:
+            text = paragraph(rng, plain_odds)
+            paragraphs.append(text)
+            length += len(text) + 2
+        out.append(Article(article_id=f"{id_prefix}-{n}", feed_id=feed_id, outlet=outlet,
+                           title=f"Report {n} from the region", text="\n\n".join(paragraphs),
+                           language="en", fetched_at=fetched))
+    return out
