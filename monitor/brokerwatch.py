@@ -41,6 +41,9 @@ CONNECTION_WORDS = (
 )
 PROBE_INTERVAL = 2.0
 REMINDER_INTERVAL = 60.0
+#: Held-back records a minute, while the broker answers, worth a line of their own: fewer are
+#: the passing hiccups of a start or a rebalance.
+CHATTER_THRESHOLD = 10
 
 
 def probe(bootstrap: str, timeout: float = 1.0) -> str | None:
@@ -120,10 +123,12 @@ class BrokerWatch(logging.Filter):
             self._reminded_at = now
             self._reset_held()
             return f"Kafka at {self.bootstrap} is reachable again after {down_for:.0f} s"
-        if held and now - self._reminded_at >= REMINDER_INTERVAL:
-            # Reachable, yet the clients complain: say so once a minute, with an example.
+        if now - self._reminded_at >= REMINDER_INTERVAL:
             self._reminded_at = now
             self._reset_held()
+            if held < CHATTER_THRESHOLD:
+                return None
+            # Reachable, yet the clients keep complaining: say so once a minute, with an example.
             return (f"Kafka clients reported {held} connection problems in the last minute "
                     f"while {self.bootstrap} answers; first: {first}")
         return None

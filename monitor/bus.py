@@ -182,6 +182,10 @@ def _wait_for_metadata(admin: KafkaAdminClient, names: list[str], timeout: float
             time.sleep(0.1)
 
 
+#: Longest one question of :class:`LagProbe` may take.
+LAG_TIMEOUT_MS = 5_000
+
+
 class LagProbe:
     """How many messages of ``topic`` a consumer group has yet to commit, per partition.
 
@@ -203,15 +207,18 @@ class LagProbe:
         if not tps:
             return {}
         if self._admin is None:
+            # Short timeouts: a broker that hangs must not hang the stall watch with it.
             self._admin = KafkaAdminClient(bootstrap_servers=self._bootstrap.split(","),
-                                           client_id="newswatch-lag")
+                                           client_id="newswatch-lag",
+                                           request_timeout_ms=LAG_TIMEOUT_MS)
             self._consumer = KafkaConsumer(bootstrap_servers=self._bootstrap.split(","),
                                            client_id="newswatch-lag", group_id=None,
-                                           enable_auto_commit=False)
+                                           enable_auto_commit=False,
+                                           request_timeout_ms=LAG_TIMEOUT_MS)
         assert self._consumer is not None
         committed = self._admin.list_group_offsets({self.group_id: tps}).get(self.group_id, {})
-        ends = self._consumer.end_offsets(tps)
-        starts = self._consumer.beginning_offsets(tps)
+        ends = self._consumer.end_offsets(tps, timeout_ms=LAG_TIMEOUT_MS)
+        starts = self._consumer.beginning_offsets(tps, timeout_ms=LAG_TIMEOUT_MS)
         out = {}
         for tp in tps:
             meta = committed.get(tp)

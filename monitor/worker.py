@@ -1,11 +1,12 @@
 """``newswatch worker``: run the Faust app in the foreground until SIGINT/SIGTERM.
 
-Beside the app runs one watchdog thread, outside the event loop so that it sees a loop that is
-blocked as well as one that waits forever: every few seconds it asks Kafka how many messages of
-the worker's partitions wait uncommitted, feeds that to the worker's
-:class:`~monitor.health.StallWatch` (what ``/readyz`` answers), and exits the process with
+Beside the app run two watchdog threads, outside the event loop so that they see a loop that is
+blocked as well as one that waits forever: every few seconds one asks Kafka how many messages of
+the worker's partitions wait uncommitted and feeds that to the worker's
+:class:`~monitor.health.StallWatch` (what ``/readyz`` answers); the other exits the process with
 status 1 when input has waited ``NEWSWATCH_STALL_AFTER`` seconds with nothing processed, so that
-a supervisor restarts it instead of leaving a worker that looks alive and does nothing.
+a supervisor restarts it instead of leaving a worker that looks alive and does nothing. Two
+threads, because a question to a broker that hangs may itself take seconds.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import argparse
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +54,9 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
              len(worker.watch.matcher.watch_topics), args.topics, args.web_port)
     probe = bus.LagProbe(settings.kafka_bootstrap, group_id=worker.group_id,
                          topic=worker.articles_topic)
-    threading.Thread(target=_watchdog, args=(worker, probe), name="stall-watch",
-                     daemon=True).start()
+    for target in (_probe_lag, _watch_stall):
+        threading.Thread(target=_exit_when_done(target), args=(worker, probe),
+                         name=target.__name__.strip("_"), daemon=True).start()
     # quiet: no banner or spinner on the console, where the matches are printed.
     runner = faust.Worker(worker.app, loglevel=settings.log_level, override_logging=False,
                           redirect_stdouts=False, quiet=True)
@@ -64,34 +68,55 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _watchdog(worker: Any, probe: Any) -> None:
-    """Feed the stall watch from Kafka's view of the worker's partitions; exit on a stall."""
+def _interval(worker: Any) -> float:
+    return float(min(10.0, worker.health.stall_after / 5))
+
+
+def _probe_lag(worker: Any, probe: Any) -> None:
+    """Tell the stall watch how many messages of the worker's partitions wait uncommitted."""
     from monitor import bus
 
     health = worker.health
-    interval = min(10.0, health.stall_after / 5)
-    try:
-        while True:
-            threading.Event().wait(interval)
-            partitions = worker.assignment.partitions
-            if not partitions:
-                health.waiting(0)
-                health.set_ready(False, f"no partition of {worker.articles_topic} assigned")
-                continue
-            try:
-                waiting = sum(probe.lag(partitions).values())
-            except bus.KafkaError:
-                probe.close()  # Kafka is away: the stall clock keeps running on what it knew
-            else:
-                health.waiting(waiting)
-                health.set_ready(True, f"partitions {sorted(partitions)} of "
-                                       f"{worker.articles_topic}; {waiting} messages waiting")
-            worker.metrics.stalled.set(1 if health.stalled() else 0)
-            if health.stalled():
-                log.error("worker stalled: %s; exiting so that it is restarted",
-                          health.status()[1])
-                break
-    except Exception:
-        log.exception("the stall watch failed; exiting so that the worker is restarted")
-    logging.shutdown()
-    os._exit(1)
+    while True:
+        time.sleep(_interval(worker))
+        partitions = worker.assignment.partitions
+        if not partitions:
+            health.waiting(0)
+            health.set_ready(False, f"no partition of {worker.articles_topic} assigned")
+            continue
+        try:
+            waiting = sum(probe.lag(partitions).values())
+        except bus.KafkaError:
+            probe.close()  # Kafka is away: the stall clock keeps running on what it knew
+            continue
+        health.waiting(waiting)
+        health.set_ready(True, f"partitions {sorted(partitions)} of {worker.articles_topic}; "
+                               f"{waiting} messages waiting")
+
+
+def _watch_stall(worker: Any, probe: Any) -> None:
+    """Return (and so exit the process) once the stall watch says the worker is stalled.
+
+    Apart from the probe, whose questions to a broker that hangs may take seconds each.
+    """
+    health = worker.health
+    while True:
+        time.sleep(_interval(worker))
+        stalled = health.stalled()
+        worker.metrics.stalled.set(1 if stalled else 0)
+        if stalled:
+            log.error("worker stalled: %s; exiting so that it is restarted", health.status()[1])
+            return
+
+
+def _exit_when_done(target: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    """Run ``target`` in a watchdog thread: when it returns or fails, the process exits 1."""
+    def run(worker: Any, probe: Any) -> None:
+        try:
+            target(worker, probe)
+        except Exception:
+            log.exception("%s failed; exiting so that the worker is restarted",
+                          target.__name__.strip("_"))
+        logging.shutdown()
+        os._exit(1)
+    return run

@@ -14,7 +14,11 @@ scenario in about two minutes instead of hanging the suite.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import partial
@@ -68,6 +72,8 @@ RESUME_LIMIT = 120.0
 FINISH_LIMIT = 120.0
 #: How long the broker stays down.
 OUTAGE = 30.0
+#: NEWSWATCH_STALL_AFTER of the worker whose broker hangs.
+STALL_AFTER = 6
 #: At most this many ERROR / Traceback lines in the worker's log from an outage on.
 MAX_OUTAGE_PROBLEMS = 20
 
@@ -284,3 +290,53 @@ def test_worker_loses_no_match_when_the_broker_is_down_for_30_seconds(
     assert len(problems) < MAX_OUTAGE_PROBLEMS, (
         f"{len(problems)} ERROR/Traceback lines in the worker's log from the outage on:\n"
         + "\n".join(condense(problems)))
+
+
+def test_a_worker_whose_broker_hangs_reports_a_stall_and_exits_to_be_restarted(
+        corpus: Corpus, tmp_path: Path) -> None:
+    # A broker of its own, paused with SIGSTOP: it accepts connections and answers nothing,
+    # the worst case for a client, which waits instead of failing.
+    broker = KafkaBroker(Settings.from_env(), port=free_port(), data_dir=tmp_path / "kafka")
+    with broker:
+        settings = Settings(kafka_bootstrap=broker.bootstrap,
+                            topic_namespace=f"t{uuid4().hex[:10]}")
+        create_topics(settings)
+        worker = worker_stage(settings, SHIPPED_TOPICS, tmp_path / "worker")
+        worker.env["NEWSWATCH_STALL_AFTER"] = str(STALL_AFTER)
+        with worker:
+            worker.start().wait_serving()
+            wait_until(lambda: readyz(worker)[0] == 200, timeout=FINISH_LIMIT,
+                       what="/readyz 200 once partitions are assigned", stages=[worker])
+            produce(settings.kafka_bootstrap, settings.topic("articles"), corpus.messages)
+            with matches_on(settings) as out:
+                wait_until(lambda: out.covers(corpus.expected(), 0.05), timeout=FINISH_LIMIT,
+                           what="the first matches", stages=[worker])
+            pid = broker.pid
+            assert pid is not None
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                answers: list[tuple[int, str]] = []
+                deadline = time.monotonic() + STALL_AFTER + FINISH_LIMIT
+                while worker.alive and time.monotonic() < deadline:
+                    answers.append(readyz(worker))
+                    time.sleep(0.1)
+                assert not worker.alive, f"the worker never gave up\n{tails([worker])}"
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            assert worker.returncode == 1, tails([worker])
+            stalls = [a for a in answers if a[0] == 503 and a[1].startswith("stalled")]
+            assert stalls, f"/readyz never said stalled: {sorted(set(answers))[:5]}"
+            log = "\n".join(worker.log_lines())
+            assert "worker stalled: stalled: input waiting" in log, tails([worker])
+
+
+def readyz(stage: Stage) -> tuple[int, str]:
+    """``/readyz`` of a running stage: (status, body); (0, why) when it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{stage.port}/readyz",
+                                    timeout=2) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError as exc:
+        return 0, str(exc)
