@@ -273,7 +273,7 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
         out = [Output("matches", m.topic_id.encode(), m.to_json()) for m in result.matches]
         for match in result.matches:
             metrics.matches.labels(match.topic_id).inc()
-            if console is not None:
+            if console is not None and seen == "new":  # a replay was printed the first time
                 print(describe_match(match), file=console, flush=True)
         if seen == "new":
             articles_seen[key or result.article.article_id.encode()] = Origin(
