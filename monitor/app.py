@@ -207,6 +207,8 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
     metrics = TaggerMetrics(registry)
     watch = WatchTopicsReloader(topics_dir, metrics)
     health = StallWatch(settings.stall_after)
+    # Read at each scrape, so the gauge tells the truth even while the event loop is stuck.
+    metrics.stalled.set_function(lambda: 1.0 if health.stalled() else 0.0)
     assignment = Assignment()
 
     articles_topic = app.topic(settings.topic("articles"), key_type=bytes, value_type=bytes,

@@ -102,9 +102,7 @@ def _watch_stall(worker: Any, probe: Any) -> None:
     health = worker.health
     while True:
         time.sleep(_interval(worker))
-        stalled = health.stalled()
-        worker.metrics.stalled.set(1 if stalled else 0)
-        if stalled:
+        if health.stalled():
             log.error("worker stalled: %s; exiting so that it is restarted", health.status()[1])
             return
 
