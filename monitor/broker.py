@@ -173,11 +173,6 @@ class KafkaBroker:
         return self.data_dir / "broker.log"
 
     @property
-    def pid(self) -> int | None:
-        """The JVM's process id while it runs (to pause it in a test, or to watch it)."""
-        return self._process.pid if self.running and self._process is not None else None
-
-    @property
     def running(self) -> bool:
         """True while the JVM started by :meth:`start` is alive."""
         return self._process is not None and self._process.poll() is None

@@ -14,8 +14,6 @@ scenario in about two minutes instead of hanging the suite.
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 import urllib.error
 import urllib.request
@@ -72,7 +70,7 @@ RESUME_LIMIT = 120.0
 FINISH_LIMIT = 120.0
 #: How long the broker stays down.
 OUTAGE = 30.0
-#: NEWSWATCH_STALL_AFTER of the worker whose broker hangs.
+#: NEWSWATCH_STALL_AFTER of the worker that is made to stall.
 STALL_AFTER = 6
 #: At most this many ERROR / Traceback lines in the worker's log from an outage on.
 MAX_OUTAGE_PROBLEMS = 20
@@ -292,42 +290,33 @@ def test_worker_loses_no_match_when_the_broker_is_down_for_30_seconds(
         + "\n".join(condense(problems)))
 
 
-def test_a_worker_whose_broker_hangs_reports_a_stall_and_exits_to_be_restarted(
-        corpus: Corpus, tmp_path: Path) -> None:
-    # A broker of its own, paused with SIGSTOP: it accepts connections and answers nothing,
-    # the worst case for a client, which waits instead of failing.
-    broker = KafkaBroker(Settings.from_env(), port=free_port(), data_dir=tmp_path / "kafka")
-    with broker:
-        settings = Settings(kafka_bootstrap=broker.bootstrap,
-                            topic_namespace=f"t{uuid4().hex[:10]}")
-        create_topics(settings)
-        worker = worker_stage(settings, SHIPPED_TOPICS, tmp_path / "worker")
-        worker.env["NEWSWATCH_STALL_AFTER"] = str(STALL_AFTER)
-        with worker:
-            worker.start().wait_serving()
-            wait_until(lambda: readyz(worker)[0] == 200, timeout=FINISH_LIMIT,
-                       what="/readyz 200 once partitions are assigned", stages=[worker])
-            produce(settings.kafka_bootstrap, settings.topic("articles"), corpus.messages)
-            with matches_on(settings) as out:
-                wait_until(lambda: out.covers(corpus.expected(), 0.05), timeout=FINISH_LIMIT,
-                           what="the first matches", stages=[worker])
-            pid = broker.pid
-            assert pid is not None
-            os.kill(pid, signal.SIGSTOP)
-            try:
-                answers: list[tuple[int, str]] = []
-                deadline = time.monotonic() + STALL_AFTER + FINISH_LIMIT
-                while worker.alive and time.monotonic() < deadline:
-                    answers.append(readyz(worker))
-                    time.sleep(0.1)
-                assert not worker.alive, f"the worker never gave up\n{tails([worker])}"
-            finally:
-                os.kill(pid, signal.SIGCONT)
-            assert worker.returncode == 1, tails([worker])
-            stalls = [a for a in answers if a[0] == 503 and a[1].startswith("stalled")]
-            assert stalls, f"/readyz never said stalled: {sorted(set(answers))[:5]}"
-            log = "\n".join(worker.log_lines())
-            assert "worker stalled: stalled: input waiting" in log, tails([worker])
+def test_a_worker_stuck_in_table_recovery_reports_a_stall_and_exits_to_be_restarted(
+        deployment: Settings, corpus: Corpus, tmp_path: Path) -> None:
+    # One unreadable record in the table's changelog: Faust's recovery logs it and then waits
+    # forever for an offset it never reaches, with the input waiting. The worker must say so
+    # on /readyz and exit, not sit there looking alive.
+    settings = deployment
+    changelog = f"{settings.topic_namespace}.worker-articles-seen-changelog"
+    bus.ensure_topics(settings.kafka_bootstrap, [bus.TopicSpec(
+        changelog, partitions=ARTICLE_PARTITIONS, config={"cleanup.policy": "compact"})])
+    produce(settings.kafka_bootstrap, changelog,
+            [(f"junk-{n}".encode(), b"{not json") for n in range(ARTICLE_PARTITIONS)])
+    produce(settings.kafka_bootstrap, settings.topic("articles"), corpus.messages[:300])
+    worker = worker_stage(settings, SHIPPED_TOPICS, tmp_path / "worker")
+    worker.env["NEWSWATCH_STALL_AFTER"] = str(STALL_AFTER)
+    with worker:
+        worker.start()
+        answers: list[tuple[int, str]] = []
+        deadline = time.monotonic() + STALL_AFTER + FINISH_LIMIT
+        while worker.alive and time.monotonic() < deadline:
+            answers.append(readyz(worker))
+            time.sleep(0.1)
+        assert not worker.alive, f"the stalled worker never gave up\n{tails([worker])}"
+        assert worker.returncode == 1, tails([worker])
+        stalls = [a for a in answers if a[0] == 503 and a[1].startswith("stalled")]
+        assert stalls, f"/readyz never said stalled: {sorted(set(answers))[:5]}"
+        log = "\n".join(worker.log_lines())
+        assert "worker stalled: stalled: input waiting" in log, tails([worker])
 
 
 def readyz(stage: Stage) -> tuple[int, str]:
