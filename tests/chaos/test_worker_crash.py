@@ -138,6 +138,17 @@ def tagged_by(worker: Stage) -> str:
     return f"{sum(v for k, v in samples.items() if k.startswith(TAGGED)):.0f}"
 
 
+def resume_and_finish(outcome: Outcome, out: Outputs, worker: Stage, *, since: float,
+                      event: str, expected: list[Pair]) -> None:
+    """Record how long after ``event`` the worker wrote again, then wait for every match."""
+    resumed = resume_after(out, since, timeout=RESUME_LIMIT, stages=[worker])
+    outcome.resumed(event, resumed)
+    assert resumed is not None, (
+        f"no match written within {RESUME_LIMIT:.0f} s of {event}\n{tails([worker])}")
+    wait_until(lambda: out.covers(expected), timeout=FINISH_LIMIT,
+               what=f"every expected match after {event}", stages=[worker])
+
+
 def assert_nothing_lost(outcome: Outcome) -> None:
     outcome.finish()
     assert outcome.tally is not None, outcome.line()
@@ -196,13 +207,8 @@ def test_worker_stopped_cleanly_tags_articles_that_arrive_after_its_restart(
         produce(settings.kafka_bootstrap, settings.topic("articles"),
                 corpus.messages[third:2 * third])
         produced = 2 * third
-        resumed = resume_after(out, worker.started_at, timeout=RESUME_LIMIT, stages=[worker])
-        outcome.resumed("restart", resumed)
-        assert resumed is not None, (
-            f"no match written within {RESUME_LIMIT:.0f} s of the restart, for "
-            f"{len(after)} expected from articles sent after it\n{tails([worker])}")
-        wait_until(lambda: out.covers(before + after), timeout=FINISH_LIMIT,
-                   what="every expected match", stages=[worker])
+        resume_and_finish(outcome, out, worker, since=worker.started_at, event="restart",
+                          expected=before + after)
         assert worker.terminate() == 0, tails([worker])
     assert_nothing_lost(outcome)
 
@@ -271,13 +277,8 @@ def test_worker_loses_no_match_when_the_broker_is_down_for_30_seconds(
                         corpus.messages[third:2 * third])
                 produced = 2 * third
                 with matches_on(settings) as out:
-                    resumed = resume_after(out, back, timeout=RESUME_LIMIT, stages=[worker])
-                    outcome.resumed("broker back", resumed)
-                    assert resumed is not None, (
-                        f"no match written within {RESUME_LIMIT:.0f} s of the broker's "
-                        f"return\n{tails([worker])}")
-                    wait_until(lambda: out.covers(before + after), timeout=FINISH_LIMIT,
-                               what="every expected match after the outage", stages=[worker])
+                    resume_and_finish(outcome, out, worker, since=back, event="broker back",
+                                      expected=before + after)
             finally:
                 problems = [line for line in worker.log_lines()[outage_from:]
                             if PROBLEM_LINE.search(line)]
