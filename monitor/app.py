@@ -1,23 +1,29 @@
 """The Faust worker, top to bottom: topics, tables, agents. Wiring only; logic lives in stages.
 
-    news.articles ──► tag_articles ──► news.matches        (key: watch topic id)
-                          │
-                          └─► news.articles.dead            (what it cannot read or send, why)
+    news.articles ──► tag_articles ──► news.matches ──► fold_stories ──► news.stories
+                          │                                  │          (key: watch topic id)
+                          └─► news.articles.dead             └─► news.matches.dead
 
 - ``tag_articles`` drops exact duplicates of articles that matched (same ``article_id`` from
   another message, remembered in the changelog-backed table ``articles-seen`` for
   ``SEEN_RETENTION``), tags the rest against the watch topics, and writes one ``news.matches``
   message per matching watch topic.
+- ``fold_stories`` folds each match into the open stories of its watch topic
+  (:mod:`monitor.stories`), keeps them in the changelog-backed table ``stories-open`` (key: the
+  story id, in the partition of its watch topic's matches) and writes one ``opened`` event per
+  new story and one ``updated`` event per article that joins one. A match of an article that a
+  story already has changes nothing and emits nothing. Stories with no new article for the
+  story window leave the table.
 - Nothing is acknowledged before Kafka confirmed it (:mod:`monitor.outbox`): an input's offset
-  is committed only once its matches, its dead letter and its table writes are all confirmed.
+  is committed only once its outputs, its dead letter and its table writes are all confirmed.
   A crash at any point makes the next worker read again what was not confirmed, and a message
   read again is processed again (not dropped as a duplicate of itself, see
-  :mod:`monitor.retention`); downstream stages are idempotent on what that repeats.
-- Old ``articles-seen`` entries are forgotten inside the agent, one partition at a time, while
-  a message of that partition is in hand (Faust refuses table changes anywhere else).
+  :mod:`monitor.retention` and :meth:`monitor.stories.book.StoryBook.recall`); downstream
+  stages are idempotent on what that repeats.
+- Tables change only inside an agent, while a message of the partition concerned is in hand
+  (Faust refuses changes anywhere else), so old entries are swept there.
 - ``reload_watch_topics`` looks at ``topics/`` every couple of seconds and swaps in a freshly
-  compiled matcher when a file changed; a directory with errors keeps the previous matcher, logs
-  every error and counts the failure. Swapping happens between two messages.
+  compiled matcher when a file changed (:mod:`monitor.tagging.reload`).
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -38,19 +45,22 @@ from aiokafka import errors as kafka_errors
 from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CollectorRegistry
 
-from monitor.article import ARTICLE_PARTITIONS, Match, dead_letter, utcnow
+from monitor.article import ARTICLE_PARTITIONS, dead_letter, utcnow
 from monitor.config import Settings
 from monitor.health import StallWatch
-from monitor.metrics import TaggerMetrics
+from monitor.metrics import StoryMetrics, TaggerMetrics
 from monitor.outbox import Outbox, Output
 from monitor.retention import Origin, Sweeper, sighting
-from monitor.tagging.match import Matcher
+from monitor.stories.book import OpenStory
+from monitor.stories.stage import Books, describe_event, fold_match
+from monitor.tagging.reload import WatchTopicsReloader
 from monitor.tagging.stage import tag_message
-from monitor.yamlfile import ConfigError, ConfigErrors
 
 log = logging.getLogger(__name__)
 
 Event = Any  # faust.EventT: a message's key, value and coordinates
+#: Processes one input message, writes tables, returns the outputs (raises only on a bug).
+Handler = Callable[[Event], list[Output]]
 
 SEEN_RETENTION = 14 * 24 * 3600.0
 SEEN_SWEEP_INTERVAL = 600.0
@@ -64,56 +74,6 @@ PERMANENT_SEND_ERRORS: tuple[type[BaseException], ...] = (
     kafka_errors.InvalidTopicError, kafka_errors.TopicAuthorizationFailedError,
     kafka_errors.UnsupportedVersionError, TypeError, ValueError,
 )
-
-
-class WatchTopicsReloader:
-    """Holds the current matcher; recompiles it when ``topics/`` changes."""
-
-    def __init__(self, directory: Path, metrics: TaggerMetrics) -> None:
-        self.directory = directory
-        self.metrics = metrics
-        self.matcher = Matcher.from_dir(directory)
-        self._fingerprint = _fingerprint(directory)
-        metrics.watch_topics.set(len(self.matcher.watch_topics))
-
-    async def reload_if_changed(self) -> bool:
-        fingerprint = _fingerprint(self.directory)
-        if fingerprint == self._fingerprint:
-            return False
-        self._fingerprint = fingerprint
-        try:
-            matcher = await asyncio.to_thread(Matcher.from_dir, self.directory)
-        except (ConfigError, ConfigErrors) as exc:
-            self.metrics.reloads.labels("error").inc()
-            log.error("watch topics in %s not reloaded, keeping the previous ones:\n%s",
-                      self.directory, exc)
-            return False
-        self.matcher = matcher
-        self.metrics.reloads.labels("ok").inc()
-        self.metrics.watch_topics.set(len(matcher.watch_topics))
-        log.info("reloaded %d watch topics from %s", len(matcher.watch_topics), self.directory)
-        return True
-
-
-def _fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
-    files = sorted(directory.rglob("*.yaml")) + sorted(directory.rglob("*.yml"))
-    out = []
-    for path in files:
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            continue
-        out.append((str(path), stat.st_mtime_ns, stat.st_size))
-    return tuple(out)
-
-
-def describe_match(match: Match) -> str:
-    """One console line for a match: watch topic, severity, title, outlet, and why."""
-    why = ", ".join(dict.fromkeys(str(e.get("matched", "")) for e in match.evidence))
-    sentence = match.sentences[0].get("text", "") if match.sentences else ""
-    return (f"MATCH [{match.topic_id}] {match.severity} {match.score:.2f} | "
-            f"{match.article.title} | {match.article.outlet} | why: {why}"
-            + (f' | "{sentence[:200]}"' if sentence else ""))
 
 
 # -- tables whose writes are confirmed before their input is acknowledged ---------------------
@@ -166,6 +126,7 @@ class Worker:
 
     app: faust.App
     metrics: TaggerMetrics
+    story_metrics: StoryMetrics
     watch: WatchTopicsReloader
     health: StallWatch
     assignment: Assignment
@@ -205,21 +166,89 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
     registry = CollectorRegistry()
     setup_prometheus_sensors(app, registry=registry, name_prefix="newswatch_worker_faust")
     metrics = TaggerMetrics(registry)
+    story_metrics = StoryMetrics(registry)
     watch = WatchTopicsReloader(topics_dir, metrics)
     health = StallWatch(settings.stall_after)
     # Read at each scrape, so the gauge tells the truth even while the event loop is stuck.
     metrics.stalled.set_function(lambda: 1.0 if health.stalled() else 0.0)
     assignment = Assignment()
 
-    articles_topic = app.topic(settings.topic("articles"), key_type=bytes, value_type=bytes,
-                               key_serializer="raw", value_serializer="raw")
-    outputs = {
-        "matches": app.topic(settings.topic("matches"), key_serializer="raw",
-                             value_serializer="raw"),
-        "articles.dead": app.topic(settings.topic("articles.dead"), key_serializer="raw",
-                                   value_serializer="raw"),
-    }
+    def raw_topic(thing: str) -> Any:
+        return app.topic(settings.topic(thing), key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw")
 
+    articles_topic, matches_topic = raw_topic("articles"), raw_topic("matches")
+    outputs = {thing: raw_topic(thing)
+               for thing in ("matches", "articles.dead", "stories", "matches.dead")}
+
+    async def send(output: Output) -> asyncio.Future[Any]:
+        fut = await outputs[output.topic].send(key=output.key, value=output.value)
+        return fut  # type: ignore[no-any-return]  # the producer's future, typed as awaitable
+
+    def dead_letters(stage: str, dead_topic: str) -> tuple[Callable[[Event, str], Output],
+                                                         Callable[[Event, str], None]]:
+        """How a stage turns an input into a dead letter, and how it counts and logs one."""
+        def letter_for(event: Event, reason: str) -> Output:
+            message = event.message
+            return Output(dead_topic, message.key, dead_letter(
+                stage=stage, reason=reason, topic=message.topic, partition=message.partition,
+                offset=message.offset, key=message.key, value=message.value))
+
+        def count_letter(event: Event, reason: str) -> None:
+            metrics.dead_letters.labels(dead_topic.removesuffix(".dead")).inc()
+            message = event.message
+            log.error("%s message at %s[%d]@%d dead-lettered: %s", stage, message.topic,
+                      message.partition, message.offset, reason)
+        return letter_for, count_letter
+
+    def confirmed(name: str, handle: Handler, dead_topic: str, stage: str,
+                  on_error: Callable[[], None]) -> Callable[[Any], AsyncIterator[None]]:
+        """An agent body that acknowledges each input only once its effects are confirmed.
+
+        ``handle`` never sees Faust's acknowledgement: a bug in it becomes a dead letter with
+        the stack trace in the log, and the stream goes on (an agent that raises would have
+        Faust commit past the input).
+        """
+        letter_for, count_letter = dead_letters(stage, dead_topic)
+
+        async def agent(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
+            manual = stream.noack()  # type: ignore[attr-defined]
+            outbox: Outbox[Event] = Outbox(
+                send=send, ack=manual.ack, dead_letter=letter_for,
+                is_permanent=lambda exc: isinstance(exc, PERMANENT_SEND_ERRORS),
+                max_pending=MAX_IN_FLIGHT, on_dead_letter=count_letter)
+            releaser = asyncio.create_task(outbox.run(), name=f"{name}-outbox")
+            releaser.add_done_callback(_exit_if_failed)
+            try:
+                async for event in manual.events():
+                    writes: list[asyncio.Future[Any]] = []
+                    token = _table_writes.set(writes)
+                    try:
+                        out = handle(event)
+                    except Exception as exc:
+                        # A bug met on one message: keep it (and why) for a replay once
+                        # fixed, and go on with the others.
+                        log.exception("%s failed unexpectedly at %s[%d]@%d", name,
+                                      event.message.topic, event.message.partition,
+                                      event.message.offset)
+                        on_error()
+                        reason = f"unexpected error: {type(exc).__name__}: {exc}"
+                        count_letter(event, reason)
+                        out = [letter_for(event, reason)]
+                    finally:
+                        _table_writes.reset(token)
+                    await outbox.put(event, event.message.partition, out, writes)
+                    health.progressed()
+                    yield None
+            finally:
+                # Stopping: let what is in flight be confirmed, so a clean restart repeats
+                # little.
+                await outbox.drain(timeout=10.0)
+                releaser.cancel()
+        agent.__name__ = name
+        return agent
+
+    # -- tag_articles ----------------------------------------------------------------------
     # article_id -> Origin of its first message, for the articles that matched: a copy of an
     # article that matched nothing can only match nothing again (or, after an edit of the
     # watch topics, match for the first time), so only matches need remembering. That keeps
@@ -228,25 +257,9 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
     # that message: each worker restores its share.
     articles_seen = changelogged_table(app, "articles-seen")
     sweeper = Sweeper(retention=SEEN_RETENTION, interval=SEEN_SWEEP_INTERVAL)
-
     outcome = {name: metrics.articles.labels(name)
                for name in ("tagged", "replayed", "duplicate", "dead", "error")}
-
-    async def send(output: Output) -> asyncio.Future[Any]:
-        fut = await outputs[output.topic].send(key=output.key, value=output.value)
-        return fut  # type: ignore[return-value]  # the producer's future, typed as awaitable
-
-    def letter_for(event: Event, reason: str) -> Output:
-        message = event.message
-        return Output("articles.dead", message.key, dead_letter(
-            stage="tag", reason=reason, topic=message.topic, partition=message.partition,
-            offset=message.offset, key=message.key, value=message.value))
-
-    def count_letter(event: Event, reason: str) -> None:
-        metrics.dead_letters.labels("articles").inc()
-        message = event.message
-        log.error("article at %s[%d]@%d dead-lettered: %s", message.topic, message.partition,
-                  message.offset, reason)
+    tag_letter, tag_count = dead_letters("tag", "articles.dead")
 
     def forget_old_articles(partition: int, now: float) -> None:
         if not sweeper.due(partition, now):
@@ -273,13 +286,11 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
         result = tag_message(value, watch.matcher, now=utcnow())
         if result.article is None:
             outcome["dead"].inc()
-            count_letter(event, result.error or "unreadable")
-            return [letter_for(event, result.error or "unreadable")]
+            tag_count(event, result.error or "unreadable")
+            return [tag_letter(event, result.error or "unreadable")]
         out = [Output("matches", m.topic_id.encode(), m.to_json()) for m in result.matches]
         for match in result.matches:
             metrics.matches.labels(match.topic_id).inc()
-            if console is not None and seen == "new":  # a replay was printed the first time
-                print(describe_match(match), file=console, flush=True)
         if seen == "new" and result.matches:
             articles_seen[key or result.article.article_id.encode()] = Origin(
                 message.partition, message.offset, now).to_json()
@@ -290,45 +301,62 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
             metrics.fetched_to_matched.observe(lag)
         return out
 
-    @app.agent(articles_topic)
-    async def tag_articles(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
-        manual = stream.noack()  # type: ignore[attr-defined]
-        outbox: Outbox[Event] = Outbox(
-            send=send, ack=manual.ack, dead_letter=letter_for,
-            is_permanent=lambda exc: isinstance(exc, PERMANENT_SEND_ERRORS),
-            max_pending=MAX_IN_FLIGHT, on_dead_letter=count_letter)
-        releaser = asyncio.create_task(outbox.run(), name="tag_articles-outbox")
-        releaser.add_done_callback(_exit_if_failed)
-        try:
-            async for event in manual.events():
-                writes: list[asyncio.Future[Any]] = []
-                token = _table_writes.set(writes)
-                try:
-                    out = tag_event(event)
-                except Exception as exc:
-                    # A bug met on one message: keep it (and why) for a replay once fixed,
-                    # and go on with the others.
-                    log.exception("tagging failed unexpectedly at %s[%d]@%d",
-                                  event.message.topic, event.message.partition,
-                                  event.message.offset)
-                    outcome["error"].inc()
-                    reason = f"unexpected error: {type(exc).__name__}: {exc}"
-                    count_letter(event, reason)
-                    out = [letter_for(event, reason)]
-                finally:
-                    _table_writes.reset(token)
-                await outbox.put(event, event.message.partition, out, writes)
-                health.progressed()
-                yield None
-        finally:
-            # Stopping: let what is in flight be confirmed, so a clean restart repeats little.
-            await outbox.drain(timeout=10.0)
-            releaser.cancel()
+    app.agent(articles_topic, name="tag_articles")(confirmed(
+        "tag_articles", tag_event, "articles.dead", "tag",
+        on_error=outcome["error"].inc))
 
+    # -- fold_stories ----------------------------------------------------------------------
+    # story_id -> the open story and what folding keeps of it. Written while processing a
+    # news.matches message (key: the watch topic id), so a watch topic's stories all live in
+    # the changelog partition of its matches, and the worker that folds them restores them.
+    stories_open = changelogged_table(app, "stories-open")
+    books = Books(lambda: _stored_stories(stories_open, story_metrics),
+                  window=timedelta(hours=settings.story_window_hours))
+    story_outcome = {name: story_metrics.matches.labels(name) for name in
+                     ("opened", "joined", "replayed", "duplicate", "dead", "error")}
+    fold_letter, fold_count = dead_letters("story", "matches.dead")
+
+    def fold_event(event: Event) -> list[Output]:
+        """Process one news.matches message; return its outputs (writes the table)."""
+        message = event.message
+        started = time.perf_counter()
+        now = datetime.fromtimestamp(clock(), UTC)
+        result = fold_match(message.value, books, origin=(message.partition, message.offset),
+                            now=now)
+        if result.match is None or result.folded is None:
+            story_outcome["dead"].inc()
+            fold_count(event, result.error or "unreadable")
+            return [fold_letter(event, result.error or "unreadable")]
+        topic_id, folded = result.match.topic_id, result.folded
+        for story_id in books.expire(topic_id, now):
+            stories_open.pop(story_id.encode(), None)
+            story_metrics.expired.inc()
+        story_metrics.open.labels(topic_id).set(len(books.book(topic_id)))
+        if folded.event is None:
+            story_outcome["duplicate"].inc()
+            return []
+        story_event = folded.event
+        if folded.seen == "new" and folded.state is not None:
+            stories_open[story_event.story.story_id.encode()] = folded.state.to_json()
+            story_outcome["opened" if story_event.event == "opened" else "joined"].inc()
+            line = describe_event(story_event, result.match)
+            if console is not None and line is not None:
+                print(line, file=console, flush=True)
+        else:
+            story_outcome["replayed"].inc()
+        story_metrics.fold_duration.observe(time.perf_counter() - started)
+        return [Output("stories", topic_id.encode(), story_event.to_json())]
+
+    app.agent(matches_topic, name="fold_stories")(confirmed(
+        "fold_stories", fold_event, "matches.dead", "story",
+        on_error=story_outcome["error"].inc))
+
+    # -- housekeeping ----------------------------------------------------------------------
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def note_assignment(sender: Any, assigned: Any, **kwargs: Any) -> None:
         assignment.partitions = frozenset(tp.partition for tp in assigned
                                           if tp.topic == articles_topic.get_topic_name())
+        books.forget()  # the table may now hold other watch topics' stories
 
     @app.timer(RELOAD_INTERVAL)  # type: ignore[untyped-decorator]
     async def reload_watch_topics() -> None:
@@ -343,8 +371,19 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
         ready, reason = health.status()
         return web.text(reason + "\n", status=200 if ready else 503)
 
-    return Worker(app=app, metrics=metrics, watch=watch, health=health, assignment=assignment,
-                  group_id=app.conf.id, articles_topic=settings.topic("articles"))
+    return Worker(app=app, metrics=metrics, story_metrics=story_metrics, watch=watch,
+                  health=health, assignment=assignment, group_id=app.conf.id,
+                  articles_topic=settings.topic("articles"))
+
+
+def _stored_stories(table: Any, metrics: StoryMetrics) -> Iterator[OpenStory]:
+    """Every story the table holds; one it cannot read is logged, counted and skipped."""
+    for key, value in list(table.items()):
+        try:
+            yield OpenStory.from_json(value)
+        except ValueError as exc:
+            metrics.unreadable.inc()
+            log.error("stored story %r skipped: %s", key, exc)
 
 
 def _exit_if_failed(task: asyncio.Task[None]) -> None:

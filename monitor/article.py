@@ -94,11 +94,7 @@ class Article(BaseModel):
     @field_validator("published_at", "fetched_at")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return None if value is None else as_utc(value)
 
     def to_json(self) -> bytes:
         """Encode as the wire format: JSON with ``"schema": 1`` and UTC ISO-8601 dates."""
@@ -129,6 +125,13 @@ def _decode(model: type[_M], data: bytes | str) -> _M:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "message"
         raise MessageError(f"{where}: {first['msg']}") from None
+
+
+def as_utc(value: datetime) -> datetime:
+    """Return ``value`` in UTC; a naive datetime is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def utcnow() -> datetime:
@@ -215,3 +218,119 @@ def dead_letter(*, stage: str, reason: str, topic: str, partition: int | None,
         "truncated": truncated,
         "failed_at": (failed_at or utcnow()).isoformat(),
     })
+
+
+# -- stories: what goes on news.stories ------------------------------------------------------
+#: How many articles one story lists. A story that reaches it takes no more: the next report
+#: of the event opens a new story, so a story event always fits one Kafka message.
+STORY_MAX_ARTICLES = 400
+#: What a story keeps of each article's title.
+STORY_TITLE_CHARS = 300
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+def make_story_id(topic_id: str, article_id: str) -> str:
+    """Return a story's identity, decided once when it opens: 24 hex characters of a SHA-256.
+
+    Derived from the watch topic and the article that opened it, so a worker that processes
+    that match again after a crash opens the very same story, never a second one.
+    """
+    basis = f"story\0{topic_id}\0{article_id}"
+    return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:24]
+
+
+def severity_rank(severity: str) -> int:
+    """Order of a severity name (unknown names rank as ``medium``)."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else 1
+
+
+class StoryArticle(BaseModel):
+    """One article of a story, as an alert shows it.
+
+    ``source`` is the ``article_id`` of the first article of the story whose text this one
+    reprints (a wire copy); an article with its own text is its own source.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    article_id: str
+    outlet: str = ""
+    url: str | None = None
+    title: str = ""
+    language: str | None = None
+    published: datetime | None = None
+    source: str
+
+    @field_validator("title")
+    @classmethod
+    def _title_capped(cls, value: str) -> str:
+        return value[:STORY_TITLE_CHARS]
+
+    @field_validator("published")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class Story(BaseModel):
+    """The articles, from any outlets, that report one event for one watch topic.
+
+    - ``outlets``: distinct outlets among the articles;
+    - ``sources``: independent sources, where outlets that reprint one wire text count once;
+    - ``updates``: how many articles joined after the one that opened it (0 when it opens).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_: Literal[1] = Field(default=SCHEMA_VERSION, alias="schema")
+    story_id: str = Field(min_length=1)
+    topic_id: str = Field(min_length=1)
+    topic_title: str = ""
+    headline: str
+    first_seen: datetime
+    last_updated: datetime
+    articles: tuple[StoryArticle, ...]
+    outlets: int
+    sources: int
+    languages: tuple[str, ...] = ()
+    severity: str = "medium"
+    score: float = 0.0
+    updates: int = 0
+
+    @field_validator("first_seen", "last_updated")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return as_utc(value)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", by_alias=True))
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Story:
+        return _decode(cls, data)
+
+
+class StoryEvent(BaseModel):
+    """A message on ``news.stories`` (key: the watch topic id).
+
+    ``opened`` once per story, then ``updated`` once per article that joins it, each with the
+    story as it stands after the event, the article that caused it and why it joined.
+    Consumers deduplicate on (``story.story_id``, ``article.article_id``): after a crash the
+    same event may come again.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_: Literal[1] = Field(default=SCHEMA_VERSION, alias="schema")
+    event: Literal["opened", "updated"]
+    story: Story
+    article: StoryArticle
+    why: str
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", by_alias=True))
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> StoryEvent:
+        """Decode a ``news.stories`` message; raise :class:`MessageError` with the reason."""
+        return _decode(cls, data)

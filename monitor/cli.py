@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor import __version__
 from monitor.config import Settings
+from monitor.stories.commands import add_commands as add_story_commands
 from monitor.tagging.commands import add_commands
 from monitor.worker import add_worker_command
 from monitor.yamlfile import ConfigError, ConfigErrors
@@ -89,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_worker_command(sub)
     add_commands(sub)
+    add_story_commands(sub)
     return parser
 
 

@@ -41,6 +41,8 @@ class Settings(BaseModel):
     log_level: str = "INFO"
     user_agent: str = DEFAULT_USER_AGENT
     stall_after: float = Field(default=300.0, gt=0)
+    #: Hours a story stays open after its latest article.
+    story_window_hours: float = Field(default=72.0, gt=0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +59,8 @@ class Settings(BaseModel):
                 values[name] = env[key]
         if env.get("NEWSWATCH_STALL_AFTER"):
             values["stall_after"] = env["NEWSWATCH_STALL_AFTER"]
+        if env.get("NEWSWATCH_STORY_WINDOW_HOURS"):
+            values["story_window_hours"] = env["NEWSWATCH_STORY_WINDOW_HOURS"]
         if env.get("NEWSWATCH_CACHE"):
             values["cache_dir"] = Path(env["NEWSWATCH_CACHE"]).expanduser()
         return cls(**values)

@@ -102,3 +102,30 @@ class TaggerMetrics:
             "newswatch_worker_dead_letters_total",
             "Messages a stage could not read, written to its dead-letter topic.",
             ["stage"], registry=registry)
+
+
+class StoryMetrics:
+    """What the worker's story agent exports."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.matches = Counter(
+            "newswatch_stories_matches_total",
+            "Matches read from news.matches, by outcome: opened (a new story), joined (an open "
+            "story), replayed (read again after a restart, its event sent again), duplicate "
+            "(an article a story already has), dead, error.",
+            ["outcome"], registry=registry)
+        self.open = Gauge(
+            "newswatch_stories_open", "Open stories held by this worker, by watch topic.",
+            ["topic_id"], registry=registry)
+        self.expired = Counter(
+            "newswatch_stories_expired_total",
+            "Stories closed because no article joined them within the story window.",
+            registry=registry)
+        self.fold_duration = Histogram(
+            "newswatch_stories_fold_duration_seconds",
+            "Time to decode, embed and fold one match.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1), registry=registry)
+        self.unreadable = Counter(
+            "newswatch_stories_unreadable_stored_total",
+            "Stored stories that could not be read back after a restart (skipped, logged).",
+            registry=registry)

@@ -47,7 +47,7 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     broker_watch.start()
     bus.ensure_topics(settings.kafka_bootstrap, [
         bus.TopicSpec(settings.topic(name), partitions=ARTICLE_PARTITIONS)
-        for name in ("articles", "matches", "articles.dead")])
+        for name in ("articles", "matches", "articles.dead", "stories", "matches.dead")])
     worker = create_app(settings, topics_dir=args.topics, web_port=args.web_port)
     log.info("tagging %s into %s with %d watch topics from %s; metrics on "
              "http://0.0.0.0:%d/metrics", settings.topic("articles"), settings.topic("matches"),

@@ -15,7 +15,7 @@ nothing here does I/O.
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from monitor.article import Article
 
@@ -71,3 +71,65 @@ def articles(count: int, *, seed: int = 20230915, size: int = 4000, id_prefix: s
                            title=f"Report {n} from the region", text="\n\n".join(paragraphs),
                            language="en", fetched_at=fetched))
     return out
+
+
+# -- reports of events, for the story stage --------------------------------------------------
+_ACTORS = ("The defence ministry", "The foreign ministry", "Coast guard officials",
+           "The joint chiefs of staff", "The interior ministry", "Port authorities",
+           "The election commission", "Customs officers", "The central bank",
+           "Border police", "The energy regulator", "The health ministry")
+_PLACES = ("Busan", "Incheon", "Gangneung", "Mokpo", "Sokcho", "Ulsan", "Daegu", "Gwangju",
+           "Jeju", "Pohang", "Yeosu", "Gunsan", "Tongyeong", "Andong", "Wonju", "Chuncheon")
+_DEEDS = ("seized {n} tonnes of undeclared cargo aboard a freighter in {place}",
+          "reported that {n} fishing boats crossed the maritime border near {place}",
+          "opened an inquiry after {n} containers went missing at the port of {place}",
+          "evacuated {n} residents after a chemical leak at a plant in {place}",
+          "detained {n} crew members of a tanker anchored off {place}",
+          "said {n} drones were spotted over a power station near {place}",
+          "suspended {n} flights at the airport of {place} after a radar fault",
+          "found {n} kilograms of explosives in a warehouse in {place}")
+_OUTLETS = ("Example Wire", "Harbour Daily", "Coastal Times", "Capital Herald", "Morning Post",
+            "Evening Standard Korea", "River News", "Summit Observer")
+_SAID = ("officials said on {day}", "according to a statement released on {day}",
+         "the agency told reporters on {day}", "a spokesperson confirmed on {day}")
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def event_reports(events: int, per_event: int, *, seed: int = 915,
+                  start: datetime | None = None, id_prefix: str = "event",
+                  spacing_minutes: float = 7.0) -> list[tuple[int, Article]]:
+    """Return ``per_event`` reports of each of ``events`` generated events, as (event, Article).
+
+    Each event is an actor doing a deed with a number at a place; its first report is the
+    wire text, the others are other outlets' copies (every third: the wire text reprinted) or
+    rewrites of it (the sentences reworded and reordered). Reports come in time order, events
+    interleaved, ``spacing_minutes`` apart; ids are ``<prefix>-<event>-<report>``.
+    """
+    rng = random.Random(seed)
+    began = start or datetime.now(UTC)
+    stream: list[tuple[float, int, int, Article]] = []
+    for event in range(events):
+        actor, place = rng.choice(_ACTORS), rng.choice(_PLACES)
+        deed = rng.choice(_DEEDS).format(n=rng.randint(2, 950), place=place)
+        day = rng.choice(_DAYS)
+        wire = (f"{actor} {deed}, {rng.choice(_SAID).format(day=day)}. "
+                f"{paragraph(rng, plain_odds=1.0)}")
+        title = f"{actor.removeprefix('The ')} {deed.split(' after ')[0]}"
+        at = event * spacing_minutes
+        for report in range(per_event):
+            if report == 0 or report % 3 == 0:
+                text, headline = wire, title
+            else:
+                said = rng.choice(_SAID).format(day=day)
+                text = (f"{said.capitalize()}, {actor.lower()} {deed}. "
+                        f"{paragraph(rng, plain_odds=1.0)}")
+                headline = f"{place}: {deed.split(' in ')[0].split(' at ')[0]}"
+            at += rng.uniform(1, spacing_minutes)
+            published = began + timedelta(minutes=at)
+            outlet = _OUTLETS[(event + report) % len(_OUTLETS)]
+            stream.append((at, event, report, Article(
+                article_id=f"{id_prefix}-{event}-{report}", feed_id=outlet.lower(),
+                outlet=outlet, title=headline, text=text, language="en",
+                published_at=published, fetched_at=published)))
+    stream.sort(key=lambda item: item[0])
+    return [(event, article) for _, event, _, article in stream]

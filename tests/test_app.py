@@ -140,7 +140,7 @@ def test_worker_tags_articles_drops_duplicates_and_dead_letters_the_unreadable(
     assert samples['newswatch_tagger_articles_total{outcome="dead"}'] == 1
     assert samples['newswatch_tagger_matches_total{topic_id="nk-russia-arms"}'] == 1
     assert any(name.startswith("newswatch_worker_faust_") for name in samples)
-    assert "MATCH [nk-russia-arms] high" in log.read_text()
+    assert "STORY [nk-russia-arms] high" in log.read_text()
 
 
 def test_a_new_watch_topic_takes_effect_without_a_restart(

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from monitor.jsonlines import open_input, output, read_object
 from monitor.tagging.match import Explanation, Matcher
 from monitor.yamlfile import ConfigError, ConfigErrors
 
@@ -217,13 +218,12 @@ def run_tag(args: argparse.Namespace, settings: object = None) -> int:
     if matcher is None:
         return 2
     try:
-        source = sys.stdin.buffer if str(args.input) == "-" else args.input.open("rb")
+        source = open_input(args.input)
     except OSError as exc:
         print(f"newswatch: cannot read {args.input}: {exc.strerror}", file=sys.stderr)
         return 1
-    sink = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
     bad = 0
-    try:
+    with source, output(args.output) as sink:
         for number, line in enumerate(source, 1):
             if not line.strip():
                 continue
@@ -234,13 +234,6 @@ def run_tag(args: argparse.Namespace, settings: object = None) -> int:
                 print(f"{args.input}:{number}: {exc}", file=sys.stderr)
                 continue
             sink.write(record + b"\n")
-    finally:
-        if source is not sys.stdin.buffer:
-            source.close()
-        if sink is not sys.stdout.buffer:
-            sink.close()
-        else:
-            sink.flush()
     if bad:
         print(f"newswatch: {bad} bad line{'s' if bad != 1 else ''} skipped", file=sys.stderr)
     return 1 if bad else 0
@@ -248,15 +241,8 @@ def run_tag(args: argparse.Namespace, settings: object = None) -> int:
 
 def tag_line(matcher: Matcher, line: bytes) -> bytes:
     """Tag one JSON article line; raise :class:`ValueError` saying what is wrong with it."""
-    try:
-        data = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-    ident = data.get("id")
-    if ident is None or isinstance(ident, (dict, list, bool)):
-        raise ValueError("missing 'id' (a string or number)")
+    data = read_object(line)
+    ident = data["id"]
     title, text = data.get("title", ""), data.get("text", "")
     for name, value in (("title", title), ("text", text)):
         if value is not None and not isinstance(value, str):

@@ -60,7 +60,7 @@ class Stage:
     - Every start picks a fresh port for ``/metrics`` (``port_option`` names the flag), so a
       restart never waits for the killed process's socket to be released.
     - Each run writes stdout and stderr to its own log, ``<workdir>/<name>.<run>.log``; lines
-      that contain one of ``noise`` (one line per message, such as ``MATCH [...]``) are left
+      that contain one of ``noise`` (one line per story event, such as ``STORY [...]``) are left
       out of :meth:`log_tail`.
     - A process that exits without :meth:`kill9` or :meth:`terminate` having been asked is
       *died*; :func:`wait_until` fails as soon as it sees that.
@@ -239,7 +239,7 @@ def worker_stage(settings: Settings, topics: Path, workdir: Path,
     """``python -m monitor worker --topics DIR --web-port N``, not started yet."""
     return Stage(name, [sys.executable, "-m", "monitor", "worker", "--topics", str(topics)],
                  env=stage_env(settings, workdir), workdir=workdir, port_option="--web-port",
-                 noise=("MATCH [",))
+                 noise=("STORY [", "    + "))
 
 
 def poller_stage(settings: Settings, feeds: Path, workdir: Path,

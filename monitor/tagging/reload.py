@@ -1,0 +1,59 @@
+"""Hot reload of the watch topics: the current matcher, recompiled when ``topics/`` changes.
+
+In: a watch-topic directory, looked at when asked. Out: the matcher to use now. A directory
+with errors keeps the previous matcher: every error is logged and the failure counted, so a
+typo in one file never stops tagging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from monitor.metrics import TaggerMetrics
+from monitor.tagging.match import Matcher
+from monitor.yamlfile import ConfigError, ConfigErrors
+
+log = logging.getLogger(__name__)
+
+
+class WatchTopicsReloader:
+    """Holds the current matcher; recompiles it when ``topics/`` changes."""
+
+    def __init__(self, directory: Path, metrics: TaggerMetrics) -> None:
+        self.directory = directory
+        self.metrics = metrics
+        self.matcher = Matcher.from_dir(directory)
+        self._fingerprint = _fingerprint(directory)
+        metrics.watch_topics.set(len(self.matcher.watch_topics))
+
+    async def reload_if_changed(self) -> bool:
+        fingerprint = _fingerprint(self.directory)
+        if fingerprint == self._fingerprint:
+            return False
+        self._fingerprint = fingerprint
+        try:
+            matcher = await asyncio.to_thread(Matcher.from_dir, self.directory)
+        except (ConfigError, ConfigErrors) as exc:
+            self.metrics.reloads.labels("error").inc()
+            log.error("watch topics in %s not reloaded, keeping the previous ones:\n%s",
+                      self.directory, exc)
+            return False
+        self.matcher = matcher
+        self.metrics.reloads.labels("ok").inc()
+        self.metrics.watch_topics.set(len(matcher.watch_topics))
+        log.info("reloaded %d watch topics from %s", len(matcher.watch_topics), self.directory)
+        return True
+
+
+def _fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    files = sorted(directory.rglob("*.yaml")) + sorted(directory.rglob("*.yml"))
+    out = []
+    for path in files:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        out.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(out)
