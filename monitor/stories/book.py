@@ -70,7 +70,7 @@ class OpenStory:
 
     def to_json(self) -> dict[str, Any]:
         return {"story": self.story.model_dump(mode="json", by_alias=True),
-                "sources": [{"id": s.article_id, "outlet": s.outlet,
+                "sources": [{"id": s.article_id, "outlet": s.outlet, "language": s.language,
                              **s.fingerprint.to_json()} for s in self.sources],
                 "origins": {k: list(v) for k, v in self.origins.items()},
                 "began": self.began.isoformat(), "latest": self.latest.isoformat()}
@@ -82,7 +82,7 @@ class OpenStory:
             raise ValueError(f"expected a JSON object, got {type(raw).__name__}")
         try:
             story = Story.model_validate(raw["story"])
-            sources = [Source(s["id"], s["outlet"], Fingerprint.from_json(s))
+            sources = [Source(s["id"], s["outlet"], Fingerprint.from_json(s), s.get("language"))
                        for s in raw["sources"]]
             origins = {str(k): (int(v[0]), int(v[1]), str(v[2]))
                        for k, v in raw["origins"].items()}
@@ -198,7 +198,8 @@ class StoryBook:
             state = OpenStory(story, list(state.sources), dict(state.origins),
                               min(state.began, at), max(state.latest, at), Counter(state.anchors))
         if decision.source == report.article_id and len(state.sources) < MAX_SOURCES_KEPT:
-            state.sources.append(Source(report.article_id, report.outlet, fingerprint))
+            state.sources.append(Source(report.article_id, report.outlet, fingerprint,
+                                        report.language))
             state.anchors.update(fingerprint.anchors)
         state.origins[report.article_id] = (*origin, decision.why)
         self.add(state)

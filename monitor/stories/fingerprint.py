@@ -1,8 +1,10 @@
 """What folding needs to know of one report: in, an article's words; out, a :class:`Fingerprint`.
 
-- ``vector``: the embedding of the headline and the lead (the first sentences), where a
-  report states its event; the rest of a body drifts into background that every report on a
-  theme shares.
+- ``vector``: the embedding of the headline and the body's first ``LEAD_CHARS`` characters
+  (cut at a sentence end). On the labelled set the whole of a short report separates one
+  event from another better than its headline or first sentences alone (best pairwise F1 of
+  the raw cosine 0.47, against 0.38 for headline and 320 characters, 0.32 for the headline):
+  the details that tell two briefings apart sit further down.
 - ``copy_sig``: a MinHash signature of the word 3-gram shingles of the whole text (character
   4-grams for scripts written without spaces), to recognise reprints of one wire text.
 - ``anchors``: what an embedding cannot see: names written with capitals or as acronyms
@@ -25,8 +27,8 @@ import numpy as np
 from monitor.stories import copies
 from monitor.stories.embed import DIMENSIONS
 
-#: How much of the body the embedding reads after the headline.
-LEAD_CHARS = 320
+#: How much of the body the embedding reads after the headline (cost grows with it).
+LEAD_CHARS = 2000
 #: Most anchors kept of one report (the first ones: a report names its event early).
 MAX_ANCHORS = 40
 
