@@ -2,9 +2,10 @@
 
 In: one JSON article per line, as ``newswatch tag`` reads them plus ``outlet``: ``id``,
 ``title``, ``text`` (or ``summary``), and optionally ``url``, ``published`` (ISO 8601; also
-``published_at``), ``language``, ``outlet``. Out: ``{"id": ..., "story_id": ...}`` per line, in
-the file's order (with ``--explain``, also ``"event"`` and ``"why"``). Bad lines are reported
-on standard error as ``FILE:LINE: what`` and skipped; the exit code is then 1.
+``published_at``), ``language`` (detected when absent), ``outlet``. Out:
+``{"id": ..., "story_id": ...}`` per line, in the file's order (with ``--explain``, also
+``"event"`` and ``"why"``). Bad lines are reported on standard error as ``FILE:LINE: what``
+and skipped; the exit code is then 1.
 
 The file is folded as one watch topic, with the same :class:`StoryBook` as the worker, in
 order of ``published``; a line without a date keeps its place after the line before it. The
@@ -26,6 +27,7 @@ from typing import Any
 import orjson
 
 from monitor.article import as_utc
+from monitor.feeds.normalize import detect_language
 from monitor.jsonlines import open_input, output, read_object
 from monitor.stories.book import StoryBook
 from monitor.stories.embed import embed
@@ -110,10 +112,14 @@ def read_line(number: int, raw: bytes) -> Line:
     if not (fields["title"] or fields["text"] or fields["summary"]):
         raise ValueError("no 'title', 'text' or 'summary' to compare")
     published = _date(data, "published") or _date(data, "published_at")
+    # The cosine of two reports depends on their languages: a line that names none gets the
+    # one the poller would have detected, and "pt-BR" is compared as "pt".
+    language = (fields["language"].replace("_", "-").split("-")[0].lower()
+                or detect_language(fields["title"], fields["text"] or fields["summary"]))
     report = Report(article_id=str(ident), topic_id=OFFLINE_TOPIC, outlet=fields["outlet"],
                     url=fields["url"] or None, title=fields["title"],
                     text=fields["text"] or fields["summary"],
-                    language=fields["language"] or None, published=published)
+                    language=language, published=published)
     return Line(number, ident, report)
 
 
