@@ -49,6 +49,9 @@ from monitor.stories.index import VectorIndex
 MAX_SOURCES_KEPT = 12
 #: Nearest source vectors looked at for each report.
 NEIGHBOURS = 32
+#: Sources of one language from which their mean cosine with a report is trusted as the
+#: background of that language pair (see :func:`monitor.stories.fold.decide`).
+MIN_BACKGROUND = 8
 
 Seen = Literal["new", "replay", "duplicate"]
 
@@ -119,6 +122,10 @@ class StoryBook:
         self._keys_of: dict[str, list[int]] = {}
         self._next_key = 0
         self._anchor_uses: Counter[str] = Counter()
+        # Per language of the sources held: the sum of their vectors and how many they are,
+        # so that a report's mean cosine with one language's sources is one dot product.
+        self._language_sums: dict[str, np.ndarray] = {}
+        self._language_counts: Counter[str] = Counter()
 
     def __len__(self) -> int:
         return len(self._stories)
@@ -166,8 +173,12 @@ class StoryBook:
             story_ids.setdefault(self._keys[int(str(key))])
         candidates = [self._stories[s].candidate() for s in story_ids]
         weights = anchor_weights(self._anchor_uses, len(self._stories), fingerprint.anchors)
+        background = {language: float(np.dot(fingerprint.vector, total))
+                      / self._language_counts[language]
+                      for language, total in self._language_sums.items()
+                      if self._language_counts[language] >= MIN_BACKGROUND}
         return decide(report, fingerprint, candidates, now=now, window=self.window,
-                      anchor_weight=weights)
+                      anchor_weight=weights, background=background)
 
     def _apply(self, report: Report, fingerprint: Fingerprint, decision: Decision, *,
                now: datetime, origin: tuple[int, int]) -> OpenStory:
@@ -237,6 +248,7 @@ class StoryBook:
             self._keys[key] = story_id
             self._copies.add(key, source.fingerprint.copy_sig)
             vectors.append((key, source.fingerprint.vector))
+            self._count_language(source, +1)
         self._keys_of[story_id] = [key for key, _ in vectors]
         self._anchor_uses.update(set(state.anchors))
         return vectors
@@ -247,6 +259,8 @@ class StoryBook:
             self._keys.pop(key, None)
             self._vectors.remove(key)
             self._copies.remove(key)
+        for source in state.sources:
+            self._count_language(source, -1)
         uses = self._anchor_uses
         for anchor in state.anchors:
             if uses[anchor] <= 1:
@@ -254,6 +268,14 @@ class StoryBook:
             else:
                 uses[anchor] -= 1
         self._stories.pop(story_id, None)
+
+    def _count_language(self, source: Source, sign: int) -> None:
+        language = source.language or ""
+        total = self._language_sums.get(language)
+        if total is None:
+            total = self._language_sums[language] = np.zeros_like(source.fingerprint.vector)
+        total += sign * source.fingerprint.vector
+        self._language_counts[language] += sign
 
     def expire(self, now: datetime) -> list[str]:
         """Close the stories no article joined for ``window``; return their ids.
