@@ -187,23 +187,25 @@ LAG_TIMEOUT_MS = 5_000
 
 
 class LagProbe:
-    """How many messages of ``topic`` a consumer group has yet to commit, per partition.
+    """How many messages of ``topics`` a consumer group has yet to commit, per partition.
 
     ::
 
-        probe = LagProbe(bootstrap, group_id="news.worker", topic="news.articles")
+        probe = LagProbe(bootstrap, group_id="news.worker", topics=("news.articles",))
         probe.lag([0, 1, 2])   # {0: 0, 1: 12, 2: 0}; raises KafkaError while Kafka is away
+
+    With several topics, a partition's number counts the messages of that partition of each.
     """
 
-    def __init__(self, bootstrap: str, *, group_id: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, *, group_id: str, topics: Iterable[str]) -> None:
         self.group_id = group_id
-        self.topic = topic
+        self.topics = tuple(topics)
         self._bootstrap = bootstrap
         self._admin: KafkaAdminClient | None = None
         self._consumer: KafkaConsumer | None = None
 
     def lag(self, partitions: Iterable[int]) -> dict[int, int]:
-        tps = [TopicPartition(self.topic, p) for p in partitions]
+        tps = [TopicPartition(topic, p) for topic in self.topics for p in partitions]
         if not tps:
             return {}
         if self._admin is None:
@@ -219,11 +221,11 @@ class LagProbe:
         committed = self._admin.list_group_offsets({self.group_id: tps}).get(self.group_id, {})
         ends = self._consumer.end_offsets(tps, timeout_ms=LAG_TIMEOUT_MS)
         starts = self._consumer.beginning_offsets(tps, timeout_ms=LAG_TIMEOUT_MS)
-        out = {}
+        out: dict[int, int] = {}
         for tp in tps:
             meta = committed.get(tp)
             position = meta.offset if meta is not None and meta.offset >= 0 else starts[tp]
-            out[tp.partition] = max(ends[tp] - position, 0)
+            out[tp.partition] = out.get(tp.partition, 0) + max(ends[tp] - position, 0)
         return out
 
     def close(self) -> None:

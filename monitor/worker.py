@@ -52,8 +52,10 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     log.info("tagging %s into %s with %d watch topics from %s; metrics on "
              "http://0.0.0.0:%d/metrics", settings.topic("articles"), settings.topic("matches"),
              len(worker.watch.matcher.watch_topics), args.topics, args.web_port)
+    # Both agents' inputs: a stage stuck on matches stalls the worker as surely as one stuck
+    # on articles. They have the same partitions, and Faust assigns them together.
     probe = bus.LagProbe(settings.kafka_bootstrap, group_id=worker.group_id,
-                         topic=worker.articles_topic)
+                         topics=(worker.articles_topic, settings.topic("matches")))
     for target in (_probe_lag, _watch_stall):
         threading.Thread(target=_exit_when_done(target), args=(worker, probe),
                          name=target.__name__.strip("_"), daemon=True).start()
