@@ -34,7 +34,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,8 +51,7 @@ from monitor.health import StallWatch
 from monitor.metrics import StoryMetrics, TaggerMetrics
 from monitor.outbox import Outbox, Output
 from monitor.retention import Origin, Sweeper, sighting
-from monitor.stories.book import OpenStory
-from monitor.stories.stage import Books, describe_event, fold_match
+from monitor.stories.stage import Books, describe_event, fold_match, stored_stories
 from monitor.tagging.reload import WatchTopicsReloader
 from monitor.tagging.stage import tag_message
 
@@ -202,7 +201,9 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
         return letter_for, count_letter
 
     def confirmed(name: str, handle: Handler, dead_topic: str, stage: str,
-                  on_error: Callable[[], None]) -> Callable[[Any], AsyncIterator[None]]:
+                  on_error: Callable[[], None],
+                  prepare: Callable[[Event], Awaitable[None]] | None = None,
+                  ) -> Callable[[Any], AsyncIterator[None]]:
         """An agent body that acknowledges each input only once its effects are confirmed.
 
         ``handle`` never sees Faust's acknowledgement: a bug in it becomes a dead letter with
@@ -221,6 +222,8 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
             releaser.add_done_callback(_exit_if_failed)
             try:
                 async for event in manual.events():
+                    if prepare is not None:
+                        await prepare(event)
                     writes: list[asyncio.Future[Any]] = []
                     token = _table_writes.set(writes)
                     try:
@@ -310,8 +313,16 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
     # news.matches message (key: the watch topic id), so a watch topic's stories all live in
     # the changelog partition of its matches, and the worker that folds them restores them.
     stories_open = changelogged_table(app, "stories-open")
-    books = Books(lambda: _stored_stories(stories_open, story_metrics),
+    books = Books(lambda: stored_stories(list(stories_open.items()),
+                                         story_metrics.unreadable.inc),
                   window=timedelta(hours=settings.story_window_hours))
+
+    async def load_stories(event: Event) -> None:
+        """Load a watch topic's stories on a thread: the heartbeats go on meanwhile."""
+        topic_id = (event.message.key or b"").decode("utf-8", "replace")
+        if topic_id and not books.holds(topic_id):
+            await asyncio.to_thread(books.book, topic_id)
+
     story_outcome = {name: story_metrics.matches.labels(name) for name in
                      ("opened", "joined", "replayed", "duplicate", "dead", "error")}
     fold_letter, fold_count = dead_letters("story", "matches.dead")
@@ -349,7 +360,7 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
 
     app.agent(matches_topic, name="fold_stories")(confirmed(
         "fold_stories", fold_event, "matches.dead", "story",
-        on_error=story_outcome["error"].inc))
+        on_error=story_outcome["error"].inc, prepare=load_stories))
 
     # -- housekeeping ----------------------------------------------------------------------
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
@@ -374,16 +385,6 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
     return Worker(app=app, metrics=metrics, story_metrics=story_metrics, watch=watch,
                   health=health, assignment=assignment, group_id=app.conf.id,
                   articles_topic=settings.topic("articles"))
-
-
-def _stored_stories(table: Any, metrics: StoryMetrics) -> Iterator[OpenStory]:
-    """Every story the table holds; one it cannot read is logged, counted and skipped."""
-    for key, value in list(table.items()):
-        try:
-            yield OpenStory.from_json(value)
-        except ValueError as exc:
-            metrics.unreadable.inc()
-            log.error("stored story %r skipped: %s", key, exc)
 
 
 def _exit_if_failed(task: asyncio.Task[None]) -> None:

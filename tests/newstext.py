@@ -93,6 +93,18 @@ _OUTLETS = ("Example Wire", "Harbour Daily", "Coastal Times", "Capital Herald", 
 _SAID = ("officials said on {day}", "according to a statement released on {day}",
          "the agency told reporters on {day}", "a spokesperson confirmed on {day}")
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_NAMES = ("Kim Min-seo", "Park Ji-hoon", "Lee Soo-jin", "Choi Dong-hyun", "Jung Ha-eun",
+          "Kang Tae-yang", "Yoon Seo-yeon", "Han Jae-won", "Oh Ye-jin", "Shin Hyun-woo")
+_DETAILS = ("{n} officers were sent to {place} to secure the site around {street} Street.",
+            "The operation began shortly after {hour} a.m. local time and lasted {n} minutes.",
+            "{name}, who speaks for the agency, said an inquiry would report within {n} days.",
+            "Residents near {street} Street were told to keep their windows closed.",
+            "It was the {n}th incident of its kind recorded in the province since {year}.",
+            "{name} told reporters that {n} people had been questioned by the evening.",
+            "Shipping in the {street} channel was suspended until further notice.",
+            "Local media showed {n} vehicles queuing at a checkpoint on the {street} road.")
+_STREETS = ("Haeundae", "Jungang", "Sejong", "Namdaemun", "Yulgok", "Dongmun", "Chungmu",
+            "Hwarang", "Gwanghwa", "Seomyeon", "Daehak", "Yeongdo")
 
 
 def event_reports(events: int, per_event: int, *, seed: int = 915,
@@ -100,9 +112,10 @@ def event_reports(events: int, per_event: int, *, seed: int = 915,
                   spacing_minutes: float = 7.0) -> list[tuple[int, Article]]:
     """Return ``per_event`` reports of each of ``events`` generated events, as (event, Article).
 
-    Each event is an actor doing a deed with a number at a place; its first report is the
-    wire text, the others are other outlets' copies (every third: the wire text reprinted) or
-    rewrites of it (the sentences reworded and reordered). Reports come in time order, events
+    Each event is an actor doing a deed with a number at a place, told with three details of
+    its own (names, streets, numbers); its first report is the wire text, the others are other
+    outlets' copies (every third: the wire text reprinted) or rewrites of it (the first
+    sentence reworded, a headline of their own). Reports come in time order, events
     interleaved, ``spacing_minutes`` apart; ids are ``<prefix>-<event>-<report>``.
     """
     rng = random.Random(seed)
@@ -112,8 +125,12 @@ def event_reports(events: int, per_event: int, *, seed: int = 915,
         actor, place = rng.choice(_ACTORS), rng.choice(_PLACES)
         deed = rng.choice(_DEEDS).format(n=rng.randint(2, 950), place=place)
         day = rng.choice(_DAYS)
-        wire = (f"{actor} {deed}, {rng.choice(_SAID).format(day=day)}. "
-                f"{paragraph(rng, plain_odds=1.0)}")
+        details = " ".join(
+            template.format(n=rng.randint(2, 400), place=place, street=rng.choice(_STREETS),
+                            hour=rng.randint(1, 11), name=rng.choice(_NAMES),
+                            year=rng.randint(2009, 2022))
+            for template in rng.sample(_DETAILS, 3))
+        wire = f"{actor} {deed}, {rng.choice(_SAID).format(day=day)}. {details}"
         title = f"{actor.removeprefix('The ')} {deed.split(' after ')[0]}"
         at = event * spacing_minutes
         for report in range(per_event):
@@ -121,8 +138,7 @@ def event_reports(events: int, per_event: int, *, seed: int = 915,
                 text, headline = wire, title
             else:
                 said = rng.choice(_SAID).format(day=day)
-                text = (f"{said.capitalize()}, {actor.lower()} {deed}. "
-                        f"{paragraph(rng, plain_odds=1.0)}")
+                text = f"{said.capitalize()}, {actor.lower()} {deed}. {details}"
                 headline = f"{place}: {deed.split(' in ')[0].split(' at ')[0]}"
             at += rng.uniform(1, spacing_minutes)
             published = began + timedelta(minutes=at)

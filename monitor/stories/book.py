@@ -49,6 +49,8 @@ from monitor.stories.index import VectorIndex
 MAX_SOURCES_KEPT = 12
 #: Nearest source vectors looked at for each report.
 NEIGHBOURS = 32
+#: Most stories the copy index may add to them (the most recently held).
+MAX_COPY_CANDIDATES = 32
 #: Sources of one language from which their mean cosine with a report is trusted as the
 #: background of that language pair (see :func:`monitor.stories.fold.decide`).
 MIN_BACKGROUND = 8
@@ -169,8 +171,11 @@ class StoryBook:
         story_ids = dict.fromkeys(self._keys[k] for k, _ in
                                   self._vectors.nearest(fingerprint.vector, NEIGHBOURS)
                                   if k in self._keys)
-        for key in self._copies.query(fingerprint.copy_sig):
-            story_ids.setdefault(self._keys[int(str(key))])
+        # The copy index finds whatever shares wording, a common footer included: a bounded
+        # number of them, so that a boilerplate sentence cannot make a report meet every story.
+        for key in sorted(int(str(k)) for k in self._copies.query(fingerprint.copy_sig))[
+                -MAX_COPY_CANDIDATES:]:
+            story_ids.setdefault(self._keys[key])
         candidates = [self._stories[s].candidate() for s in story_ids]
         weights = anchor_weights(self._anchor_uses, len(self._stories), fingerprint.anchors)
         background = {language: float(np.dot(fingerprint.vector, total))

@@ -9,9 +9,10 @@ Rules, in order:
 1. A story is a candidate only while it is open (its latest report is at most ``window`` from
    this one) and not full (``STORY_MAX_ARTICLES``).
 2. **A copy joins the story of its original.** When the report's shingle signature agrees with
-   one of a story's independent sources on at least ``COPY_JACCARD`` of its shingles, it is a
-   reprint of that source (a wire text with a new headline or a cut sentence): it joins, and
-   counts as the same source. The most similar source wins.
+   one of a story's independent sources on at least ``COPY_JACCARD`` of its shingles, and its
+   embedding on ``COPY_COSINE``, it is a reprint of that source (a wire text with a new
+   headline or a cut sentence): it joins, and counts as the same source. The most similar
+   source wins.
 3. **Otherwise the best-scoring story joins when its score reaches** ``JOIN_SCORE``::
 
        score = cosine + ANCHOR_WEIGHT * shared anchors - DAY_PENALTY * days apart beyond one
@@ -66,6 +67,9 @@ from monitor.stories.fingerprint import Fingerprint
 #: How long a story stays open after its latest report, unless configured otherwise.
 DEFAULT_WINDOW = timedelta(hours=72)
 JOIN_SCORE = 0.68
+#: Least cosine of a copy with its original: two reports that share a footer or a template
+#: ("{company} Outperform") share shingles, but not what they say first.
+COPY_COSINE = 0.75
 ANCHOR_WEIGHT = 0.3
 DAY_PENALTY = 0.1
 #: Added to the cosine of two reports in different languages: the embedding puts one event
@@ -168,7 +172,9 @@ def decide(report: Report, fingerprint: Fingerprint, candidates: Iterable[Candid
             continue
         for source in candidate.sources:
             shared = jaccard(fingerprint.copy_sig, source.fingerprint.copy_sig)
-            if shared >= COPY_JACCARD and (best_copy is None or shared > best_copy[0]):
+            if (shared >= COPY_JACCARD and (best_copy is None or shared > best_copy[0])
+                    and float(np.dot(fingerprint.vector, source.fingerprint.vector))
+                    >= COPY_COSINE):
                 best_copy = (shared, candidate, source)
         score, why = _score(report, fingerprint, candidate, at, anchor_weight,
                             background or {})
@@ -202,9 +208,11 @@ def _score(report: Report, fingerprint: Fingerprint, candidate: Candidate, at: d
     if nearest is None:
         return -1.0, "it has no source to compare with"
     mine = fingerprint.anchors
-    total = sum(anchor_weight.get(a, _RARE) for a in mine)
-    shared = sorted(mine & candidate.anchors, key=lambda a: -anchor_weight.get(a, _RARE))
-    overlap = sum(anchor_weight.get(a, _RARE) for a in shared) / total if total else 0.0
+    # fsum and a total order: the same score and words whatever order the sets iterate in
+    # (it changes with the hash seed, so with every process and every restart).
+    total = math.fsum(anchor_weight.get(a, _RARE) for a in mine)
+    shared = sorted(mine & candidate.anchors, key=lambda a: (-anchor_weight.get(a, _RARE), a))
+    overlap = math.fsum(anchor_weight.get(a, _RARE) for a in shared) / total if total else 0.0
     days = abs((at - candidate.began).total_seconds()) / 86400.0
     score = similarity + ANCHOR_WEIGHT * overlap - DAY_PENALTY * max(0.0, days - 1.0)
     why = f"close to {nearest.outlet}'s report (similarity {cosine:.2f})"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -51,22 +51,39 @@ class Books:
         self._waiting: dict[str, list[OpenStory]] | None = None
         self._swept: dict[str, datetime] = {}
 
+        self._generation = 0
+
     def forget(self) -> None:
         """Drop what is held: the table may now hold other partitions."""
         self._books.clear()
         self._waiting = None
         self._swept.clear()
+        self._generation += 1
+
+    def holds(self, topic_id: str) -> bool:
+        """True when the watch topic's stories are loaded (:meth:`book` returns at once)."""
+        return topic_id in self._books
 
     def book(self, topic_id: str) -> StoryBook:
+        """The open stories of one watch topic, loaded from ``stored`` on first use.
+
+        Safe to call from a thread while the caller's event loop waits for it (loading
+        100,000 stories takes tens of seconds): a :meth:`forget` meanwhile wins, and the
+        stories loaded before it are not kept.
+        """
         book = self._books.get(topic_id)
         if book is None:
-            if self._waiting is None:
-                self._waiting = defaultdict(list)
+            generation = self._generation
+            waiting = self._waiting
+            if waiting is None:
+                waiting = defaultdict(list)
                 for state in self._stored():
-                    self._waiting[state.story.topic_id].append(state)
+                    waiting[state.story.topic_id].append(state)
             book = StoryBook(topic_id, window=self.window)
-            book.load(self._waiting.pop(topic_id, []))
-            self._books[topic_id] = book
+            book.load(waiting.pop(topic_id, []))
+            if generation == self._generation:
+                self._waiting = waiting
+                self._books[topic_id] = book
         return book
 
     def expire(self, topic_id: str, now: datetime) -> list[str]:
@@ -116,3 +133,14 @@ def describe_event(event: StoryEvent, match: Match | None = None) -> str | None:
     language = f" ({article.language})" if article.language else ""
     return (f"    + {article.outlet}{language}: {article.title} | {event.why} "
             f"[{story.outlets} outlets, {story.sources} sources]")
+
+
+def stored_stories(values: Iterable[tuple[bytes, object]],
+                   count_unreadable: Callable[[], None]) -> Iterator[OpenStory]:
+    """Read a table's stored stories back; one that cannot be read is logged and skipped."""
+    for key, value in values:
+        try:
+            yield OpenStory.from_json(value)
+        except ValueError as exc:
+            count_unreadable()
+            log.error("stored story %r skipped: %s", key, exc)
