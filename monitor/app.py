@@ -29,7 +29,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import os
 import sys
@@ -52,6 +51,7 @@ from monitor.metrics import StoryMetrics, TaggerMetrics
 from monitor.outbox import Outbox, Output
 from monitor.retention import Origin, Sweeper, sighting
 from monitor.stories.stage import Books, describe_event, fold_match, stored_stories
+from monitor.tables import ConfirmedTable, changelogged_table, table_writes
 from monitor.tagging.reload import WatchTopicsReloader
 from monitor.tagging.stage import tag_message
 
@@ -67,49 +67,14 @@ RELOAD_INTERVAL = 2.0
 #: Most input messages whose outputs may be in flight at once; past it the stream waits.
 MAX_IN_FLIGHT = 20_000
 
+#: Errors of the worker's own wiring, not of the message: the process exits, to be restarted.
+FATAL_ERRORS: tuple[type[BaseException], ...] = (faust.exceptions.PartitionsMismatch,)
 #: Errors for which sending the same record again can never succeed: the input is dead-lettered.
 PERMANENT_SEND_ERRORS: tuple[type[BaseException], ...] = (
     kafka_errors.MessageSizeTooLargeError, kafka_errors.RecordTooLargeError,
     kafka_errors.InvalidTopicError, kafka_errors.TopicAuthorizationFailedError,
     kafka_errors.UnsupportedVersionError, TypeError, ValueError,
 )
-
-
-# -- tables whose writes are confirmed before their input is acknowledged ---------------------
-#: The changelog writes made while one input message is processed; set by the agent.
-_table_writes: contextvars.ContextVar[list[asyncio.Future[Any]] | None] = (
-    contextvars.ContextVar("table_writes", default=None))
-
-
-class ConfirmedTable(faust.Table):  # type: ignore[type-arg]
-    """A Faust table that hands each changelog write's future to the message being processed.
-
-    Faust sends changelog writes in the background and commits the input's offset without
-    waiting for them; the outbox waits for these futures instead, so a table entry is never
-    lost behind a committed offset.
-    """
-
-    # Faust names a service's logger after its module; this one belongs with Faust's own.
-    logger = logging.getLogger("faust.tables.confirmed")
-
-    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
-        fut = super().send_changelog(*args, **kwargs)
-        writes = _table_writes.get()
-        if writes is not None:
-            writes.append(fut)
-        return fut
-
-
-def changelogged_table(app: faust.App, name: str) -> Any:
-    """A table of ``bytes`` keys and JSON values, restored from its changelog on every start.
-
-    Faust derives the changelog's key and value codecs from ``key_type`` / ``value_type``
-    alone (a ``schema`` is ignored there): without ``key_type=bytes`` raw keys are written as
-    bytes but read back as JSON during recovery, which fails on every record and stalls the
-    worker for good. Every table of the worker is made here so none can miss it.
-    """
-    return app.Table(name, default=None, partitions=ARTICLE_PARTITIONS, key_type=bytes,
-                     value_type=None)
 
 
 @dataclass
@@ -131,6 +96,7 @@ class Worker:
     assignment: Assignment
     group_id: str
     articles_topic: str
+    changelog_topics: tuple[str, ...]
 
 
 def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
@@ -225,9 +191,12 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
                     if prepare is not None:
                         await prepare(event)
                     writes: list[asyncio.Future[Any]] = []
-                    token = _table_writes.set(writes)
+                    token = table_writes.set(writes)
                     try:
                         out = handle(event)
+                    except FATAL_ERRORS as exc:
+                        _exit_now(f"{name} cannot use its table ({exc}); exiting so that "
+                                  "the input is processed again after a restart")
                     except Exception as exc:
                         # A bug met on one message: keep it (and why) for a replay once
                         # fixed, and go on with the others.
@@ -239,7 +208,7 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
                         count_letter(event, reason)
                         out = [letter_for(event, reason)]
                     finally:
-                        _table_writes.reset(token)
+                        table_writes.reset(token)
                     await outbox.put(event, event.message.partition, out, writes)
                     health.progressed()
                     yield None
@@ -384,16 +353,19 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
 
     return Worker(app=app, metrics=metrics, story_metrics=story_metrics, watch=watch,
                   health=health, assignment=assignment, group_id=app.conf.id,
-                  articles_topic=settings.topic("articles"))
+                  articles_topic=settings.topic("articles"), changelog_topics=tuple(
+                      t.changelog_topic.get_topic_name() for t in (articles_seen, stories_open)))
 
 
 def _exit_if_failed(task: asyncio.Task[None]) -> None:
     """The outbox runner must never end while the worker runs: if it fails, the process exits."""
-    if task.cancelled():
-        return
-    exc = task.exception()
+    exc = None if task.cancelled() else task.exception()
     if exc is not None:
-        log.critical("the worker cannot confirm its outputs (%s: %s); exiting so that the "
-                     "unconfirmed input is processed again", type(exc).__name__, exc)
-        logging.shutdown()
-        os._exit(1)
+        _exit_now(f"the worker cannot confirm its outputs ({type(exc).__name__}: {exc}); "
+                  "exiting so that the unconfirmed input is processed again")
+
+
+def _exit_now(reason: str) -> None:
+    log.critical(reason)
+    logging.shutdown()
+    os._exit(1)

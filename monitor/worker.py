@@ -45,10 +45,16 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     broker_watch = BrokerWatch(settings.kafka_bootstrap)
     broker_watch.install()
     broker_watch.start()
+    worker = create_app(settings, topics_dir=args.topics, web_port=args.web_port)
+    # The tables' changelogs too, before Faust starts: Faust declares them while its first
+    # rebalance may already be under way, and a table whose changelog the consumer first saw
+    # missing stays "0 partitions" to it, refusing every write until a restart.
     bus.ensure_topics(settings.kafka_bootstrap, [
         bus.TopicSpec(settings.topic(name), partitions=ARTICLE_PARTITIONS)
-        for name in ("articles", "matches", "articles.dead", "stories", "matches.dead")])
-    worker = create_app(settings, topics_dir=args.topics, web_port=args.web_port)
+        for name in ("articles", "matches", "articles.dead", "stories", "matches.dead")] + [
+        bus.TopicSpec(name, partitions=ARTICLE_PARTITIONS,
+                      config={"cleanup.policy": "compact"})
+        for name in worker.changelog_topics])
     log.info("tagging %s into %s with %d watch topics from %s; metrics on "
              "http://0.0.0.0:%d/metrics", settings.topic("articles"), settings.topic("matches"),
              len(worker.watch.matcher.watch_topics), args.topics, args.web_port)
