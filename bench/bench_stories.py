@@ -148,7 +148,7 @@ def event_of(article_id: str) -> str:
 
 def fold_rate(corpus: Corpus) -> dict[str, float]:
     """Part 1: fold every match into a book of the real stories; per-match timings."""
-    books = Books(lambda: corpus.states[:corpus.real])
+    books = Books(lambda topic_id: corpus.states[:corpus.real])
     book = books.book(TOPIC_ID)
     embed(["warm the model up"])
     outcomes: Counter[str] = Counter()

@@ -282,8 +282,8 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
     # news.matches message (key: the watch topic id), so a watch topic's stories all live in
     # the changelog partition of its matches, and the worker that folds them restores them.
     stories_open = changelogged_table(app, "stories-open")
-    books = Books(lambda: stored_stories(list(stories_open.items()),
-                                         story_metrics.unreadable.inc),
+    books = Books(lambda topic_id: stored_stories(list(stories_open.items()), topic_id,
+                                                  story_metrics.unreadable.inc),
                   window=timedelta(hours=settings.story_window_hours))
 
     async def load_stories(event: Event) -> None:

@@ -10,10 +10,10 @@ embedding model: no Kafka, and ``now`` is an argument.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from monitor.article import Match, MessageError, StoryEvent
 from monitor.stories.book import Folded, OpenStory, StoryBook
@@ -39,24 +39,23 @@ class FoldResult:
 class Books:
     """The open stories of every watch topic this worker folds.
 
-    ``stored`` yields every story the table holds; it is read once, the first time a watch
-    topic is needed after :meth:`forget` (a start, a rebalance), and shared out by topic.
+    ``stored(topic_id)`` yields the stories the table holds for one watch topic. It is read
+    the first time that watch topic is needed after :meth:`forget` (a start, a rebalance):
+    its partition is then restored, while another partition's may still be restoring, so
+    nothing read for one watch topic is kept for another.
     """
 
-    def __init__(self, stored: Callable[[], Iterable[OpenStory]], *,
+    def __init__(self, stored: Callable[[str], Iterable[OpenStory]], *,
                  window: timedelta = DEFAULT_WINDOW) -> None:
         self.window = window
         self._stored = stored
         self._books: dict[str, StoryBook] = {}
-        self._waiting: dict[str, list[OpenStory]] | None = None
         self._swept: dict[str, datetime] = {}
-
         self._generation = 0
 
     def forget(self) -> None:
         """Drop what is held: the table may now hold other partitions."""
         self._books.clear()
-        self._waiting = None
         self._swept.clear()
         self._generation += 1
 
@@ -74,15 +73,9 @@ class Books:
         book = self._books.get(topic_id)
         if book is None:
             generation = self._generation
-            waiting = self._waiting
-            if waiting is None:
-                waiting = defaultdict(list)
-                for state in self._stored():
-                    waiting[state.story.topic_id].append(state)
             book = StoryBook(topic_id, window=self.window)
-            book.load(waiting.pop(topic_id, []))
+            book.load(list(self._stored(topic_id)))
             if generation == self._generation:
-                self._waiting = waiting
                 self._books[topic_id] = book
         return book
 
@@ -135,12 +128,15 @@ def describe_event(event: StoryEvent, match: Match | None = None) -> str | None:
             f"[{story.outlets} outlets, {story.sources} sources]")
 
 
-def stored_stories(values: Iterable[tuple[bytes, object]],
+def stored_stories(values: Iterable[tuple[bytes, Any]], topic_id: str,
                    count_unreadable: Callable[[], None]) -> Iterator[OpenStory]:
-    """Read a table's stored stories back; one that cannot be read is logged and skipped."""
+    """Read a table's stored stories of one watch topic back; one that cannot be read is
+    logged, counted and skipped."""
     for key, value in values:
         try:
+            if value["story"]["topic_id"] != topic_id:
+                continue
             yield OpenStory.from_json(value)
-        except ValueError as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             count_unreadable()
             log.error("stored story %r skipped: %s", key, exc)
