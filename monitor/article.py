@@ -326,6 +326,17 @@ class StoryEvent(BaseModel):
     story: Story
     article: StoryArticle
     why: str
+    #: Why ``article`` matched the watch topic: its match's evidence (each term as written)
+    #: and sentences, bounded as in :class:`Match`; when it was fetched and matched.
+    evidence: tuple[dict[str, Any], ...] = ()
+    sentences: tuple[dict[str, Any], ...] = ()
+    fetched_at: datetime | None = None
+    matched_at: datetime | None = None
+
+    @field_validator("evidence", "sentences")
+    @classmethod
+    def _bounded(cls, items: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+        return tuple(_snipped(i) for i in items[:MATCH_EVIDENCE])
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json", by_alias=True))
@@ -333,4 +344,72 @@ class StoryEvent(BaseModel):
     @classmethod
     def from_json(cls, data: bytes | str) -> StoryEvent:
         """Decode a ``news.stories`` message; raise :class:`MessageError` with the reason."""
+        return _decode(cls, data)
+
+
+# -- alerts: what goes on news.alerts.pending and news.alerts ---------------------------------
+class AlertRequest(BaseModel):
+    """A message on ``news.alerts.pending`` (key: the subscriber id).
+
+    ``story``: a story event for one subscriber who watches its watch topic. ``tick``: the
+    clock, sent to every partition so that what waits (digests, held updates, deliveries a
+    crashed worker left) moves on without new input.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_: Literal[1] = Field(default=SCHEMA_VERSION, alias="schema")
+    kind: Literal["story", "tick"]
+    subscriber_id: str = ""
+    event: StoryEvent | None = None
+    at: datetime
+
+    @field_validator("at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return as_utc(value)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", by_alias=True))
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> AlertRequest:
+        request = _decode(cls, data)
+        if request.kind == "story" and (request.event is None or not request.subscriber_id):
+            raise MessageError("a story alert request needs subscriber_id and event")
+        return request
+
+
+class AlertRecord(BaseModel):
+    """A message on ``news.alerts`` (key: the subscriber id): one delivery, for audit.
+
+    ``outcome`` is ``sent`` once the channel accepted the message, ``dead`` when it refused it
+    for good or kept failing (then also on ``news.alerts.dead``). Never carries a secret:
+    channels are named by their id and kind, not their address.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_: Literal[1] = Field(default=SCHEMA_VERSION, alias="schema")
+    delivery: str
+    subscriber_id: str
+    channel_id: str
+    channel: str
+    kind: Literal["alert", "update", "digest"]
+    outcome: Literal["sent", "dead"]
+    reason: str = ""
+    stories: tuple[str, ...]
+    topics: tuple[str, ...]
+    articles: tuple[str, ...]
+    headline: str = ""
+    thread: str | None = None
+    attempts: int
+    decided_at: datetime
+    finished_at: datetime
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", by_alias=True))
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> AlertRecord:
         return _decode(cls, data)

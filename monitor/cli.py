@@ -1,11 +1,13 @@
 """The ``newswatch`` command: run the news monitor's stages and the analysts' tools.
 
 - ``newswatch up``: a local Kafka (unless ``NEWSWATCH_KAFKA_BOOTSTRAP`` is set), the poller and
-  the worker, matches on the console;
+  the worker, stories and alerts on the console (``--subscribers FILE`` for others);
 - ``newswatch kafka [--port 9092] [--data-dir DIR]``: a real single-node broker, foreground;
 - ``newswatch poll [--feeds FILE] [--once] [--metrics-port N]``: publish new articles;
-- ``newswatch worker [--topics DIR] [--web-port N]``: tag articles into ``news.matches``;
+- ``newswatch worker [--topics DIR] [--subscribers FILE] [--web-port N]``: tag articles, fold
+  them into stories, alert the subscribers;
 - ``newswatch topics check|explain``, ``newswatch tag``: the analysts' tools.
+- ``newswatch subscribers check FILE [--topics DIR] [--no-env]``: validate a subscribers file.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
 """
@@ -40,6 +42,7 @@ if TYPE_CHECKING:  # imported where used, so that the analysts' commands start f
 log = logging.getLogger("monitor")
 
 DEFAULT_FEEDS = Path("deploy/feeds.yaml")
+DEFAULT_SUBSCRIBERS = Path("deploy/subscribers.console.yaml")
 #: ``newswatch up`` restarts a stage that exited; one that ran this long starts afresh with a
 #: short pause, one that keeps failing waits up to ``UP_RESTART_MAX_DELAY`` seconds.
 UP_RESTART_RESET = 60.0
@@ -73,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run the whole pipeline locally, output to the console")
     up.add_argument("--feeds", type=Path, default=DEFAULT_FEEDS)
     up.add_argument("--topics", type=Path, default=Path("topics"))
+    up.add_argument("--subscribers", type=Path, default=DEFAULT_SUBSCRIBERS,
+                    help=f"subscribers file (default: {DEFAULT_SUBSCRIBERS}, the console)")
     up.set_defaults(func=_cmd_up)
 
     kafka = sub.add_parser("kafka", help="run a local single-node Kafka broker")
@@ -87,6 +92,19 @@ def _parser() -> argparse.ArgumentParser:
     poll.add_argument("--metrics-port", type=int, default=None,
                       help="serve /metrics, /healthz and /readyz on this port")
     poll.set_defaults(func=_cmd_poll)
+
+    subscribers = sub.add_parser("subscribers", help="check a subscribers file")
+    subscribers_commands = subscribers.add_subparsers(title="subscribers commands",
+                                                      metavar="COMMAND", required=True)
+    check = subscribers_commands.add_parser(
+        "check", help="validate a subscribers file: settings, channels, secrets, watch topics")
+    check.add_argument("file", type=Path, help="subscribers file, e.g. deploy/subscribers.yaml")
+    check.add_argument("--topics", type=Path, default=Path("topics"),
+                       help="watch-topic directory: the ids that may be watched "
+                            "(default: topics)")
+    check.add_argument("--no-env", action="store_true",
+                       help="ignore the environment: unset ${VAR} secrets are no error (CI)")
+    check.set_defaults(func=_cmd_subscribers_check)
 
     add_worker_command(sub)
     add_commands(sub)
@@ -113,6 +131,33 @@ def _configure_logging(level: str) -> None:
         # which is backpressure working as meant, logged at WARNING for every pause.
         logging.getLogger("faust.transport.producer").addFilter(
             lambda record: not record.getMessage().startswith("producer buffer full"))
+
+
+def _cmd_subscribers_check(args: argparse.Namespace, settings: Settings) -> int:
+    """Validate a subscribers file; print each error on stderr (exit 1) or a summary."""
+    from monitor.alerting.subscribers import load_subscribers
+
+    if not args.topics.is_dir():
+        print(f"newswatch: {args.topics}: not a directory (give the watch topics' --topics)",
+              file=sys.stderr)
+        return 2
+    # A watch topic's id is its file's name (``newswatch topics check`` enforces it).
+    known = {p.stem for p in args.topics.iterdir()
+             if p.suffix in (".yaml", ".yml") and p.is_file() and not p.name.startswith(".")}
+    try:
+        loaded = load_subscribers(args.file, known_topics=known, allow_unset=args.no_env,
+                                  environ={} if args.no_env else None)
+    except ConfigErrors as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        return 1
+    subscribers = loaded.subscribers
+    channels = sum(len(s.channels) for s in subscribers)
+    watched = {topic for s in subscribers for topic in s.watch}
+    print(f"{args.file}: {len(subscribers)} subscriber{'s' * (len(subscribers) != 1)}, {channels} "
+          f"channel{'s' * (channels != 1)}, watching {len(watched)} watch "
+          f"topic{'s' * (len(watched) != 1)}")
+    return 0
 
 
 def _cmd_kafka(args: argparse.Namespace, settings: Settings) -> int:
@@ -231,7 +276,7 @@ def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         env["NEWSWATCH_KAFKA_BOOTSTRAP"] = local.bootstrap
     commands = {"poll": [sys.executable, "-m", "monitor", "poll", "--feeds", str(args.feeds)],
                 "worker": [sys.executable, "-m", "monitor", "worker", "--topics",
-                           str(args.topics)]}
+                           str(args.topics), "--subscribers", str(args.subscribers)]}
     children = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
     started = dict.fromkeys(commands, time.monotonic())
     failures = dict.fromkeys(commands, 0)

@@ -129,3 +129,56 @@ class StoryMetrics:
             "newswatch_stories_unreadable_stored_total",
             "Stored stories that could not be read back after a restart (skipped, logged).",
             registry=registry)
+
+
+_DELIVERY_LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 1800, 3600,
+                             6 * 3600, 86400)
+
+
+class AlertMetrics:
+    """What the worker's alert agents export (``channel`` is slack, email, webhook, console)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.routed = Counter(
+            "newswatch_alerts_routed_total",
+            "Story events routed to a subscriber who watches their watch topic.",
+            ["topic_id"], registry=registry)
+        self.decisions = Counter(
+            "newswatch_alerts_decisions_total",
+            "Story events and ticks taken by the alert stage, by what came of them: alert, "
+            "update, digest (a message), none (held, digested later, seen before or not "
+            "wanted), unsubscribed (no such subscriber any more), dead.",
+            ["decision"], registry=registry)
+        self.deliveries = Counter(
+            "newswatch_alerts_deliveries_total",
+            "Messages finished, by channel, watch topic (digest for a digest) and outcome: "
+            "sent (accepted by the channel) or dead (refused for good or failing too long).",
+            ["channel", "topic_id", "outcome"], registry=registry)
+        self.retries = Counter(
+            "newswatch_alerts_retries_total",
+            "Failed attempts that will be tried again, by channel.", ["channel"],
+            registry=registry)
+        self.pending = Gauge(
+            "newswatch_alerts_pending_deliveries",
+            "Messages decided and not yet accepted by their channel, on this worker.",
+            registry=registry)
+        self.send_duration = Histogram(
+            "newswatch_alerts_send_duration_seconds",
+            "Time the channel took to accept one message, over all attempts.", ["channel"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry)
+        self.digest_stories = Histogram(
+            "newswatch_alerts_digest_stories", "Stories in one digest message.",
+            buckets=(1, 2, 5, 10, 20, 50), registry=registry)
+        self.fetched_to_delivered = Histogram(
+            "newswatch_alerts_fetched_to_delivered_seconds",
+            "From an article's fetch to the channel's acceptance of its alert or update.",
+            ["channel"], buckets=_DELIVERY_LATENCY_BUCKETS, registry=registry)
+        self.published_to_delivered = Histogram(
+            "newswatch_alerts_published_to_delivered_seconds",
+            "From an article's publication (as its feed says) to the channel's acceptance.",
+            ["channel"], buckets=_DELIVERY_LATENCY_BUCKETS, registry=registry)
+        self.matched_to_delivered = Histogram(
+            "newswatch_alerts_matched_to_delivered_seconds",
+            "From an article's match to the channel's acceptance of its alert or update.",
+            ["channel"], buckets=_DELIVERY_LATENCY_BUCKETS, registry=registry)

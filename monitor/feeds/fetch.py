@@ -31,31 +31,28 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
-import re
 import ssl
 import time
 import zlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Literal, Protocol
 
 import brotli
 import httpx
+
+from monitor.retryafter import parse_retry_after
 
 FEED_ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, "
                "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8")
 #: Only what this module can decode with a bound on the output (see ``_Decoder``).
 ACCEPT_ENCODING = "gzip, deflate, br"
 #: A longer Retry-After is taken as this: one bad header must not silence a feed for a year.
-MAX_RETRY_AFTER = 86400.0
 
 ErrorKind = Literal["timeout", "connect", "http_4xx", "http_5xx", "too_large",
                     "too_many_redirects", "rate_limited", "invalid"]
 ERROR_KINDS: tuple[ErrorKind, ...] = ("timeout", "connect", "http_4xx", "http_5xx", "too_large",
                                       "too_many_redirects", "rate_limited", "invalid")
 
-_DELTA_SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -124,28 +121,6 @@ def backoff_delay(failures: int, *, base: float, retry_after: float | None,
 def jittered(interval: float, rng: RandomSource = random) -> float:
     """Return ``interval`` ± 10 %, so feeds polled at the same interval drift apart."""
     return interval * rng.uniform(0.9, 1.1)
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Return the seconds a ``Retry-After`` header asks for, or None when absent or unreadable.
-
-    - delta-seconds (``"120"``) or an HTTP-date (``"Wed, 21 Oct 2015 07:28:00 GMT"``);
-    - a date in the past gives 0; anything above ``MAX_RETRY_AFTER`` gives ``MAX_RETRY_AFTER``.
-    """
-    if not value:
-        return None
-    match = _DELTA_SECONDS.match(value)
-    if match:
-        seconds = float(match.group(1))
-    else:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 class Fetcher:

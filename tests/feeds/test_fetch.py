@@ -18,14 +18,13 @@ import pytest
 from monitor.feeds.feedlist import load_feeds
 from monitor.feeds.fetch import (
     FEED_ACCEPT,
-    MAX_RETRY_AFTER,
     Fetcher,
     FetchError,
     Validators,
     backoff_delay,
     jittered,
-    parse_retry_after,
 )
+from monitor.retryafter import MAX_RETRY_AFTER, parse_retry_after
 from tests.httpserver import HTTPServer, Reply, Request
 
 UA = "newswatch/test (+https://example.org/newswatch)"

@@ -1,0 +1,1 @@
+"""Alerting: route story events to subscribers, decide when, render, deliver, record."""
