@@ -11,7 +11,8 @@
 
 - ``tls`` with ``starttls=True``: plain connection, STARTTLS required before anything else;
   with ``implicit_tls=True``: TLS from the first byte (smtps).
-- ``users``: AUTH is required and checked against them (aiosmtpd allows AUTH only over TLS);
+- ``users``: AUTH is required and checked against them (aiosmtpd allows AUTH only over TLS,
+  unless ``auth_in_clear``);
   ``auth_reply`` replaces the reply to a failed login.
 - ``refuse``: the reply to ``RCPT TO`` per address; ``reply_to_data(...)``: the reply to
   ``DATA`` instead of accepting the mail.
@@ -115,7 +116,7 @@ class SMTPServer:
 
     def __init__(self, *, tls: Certificate | None = None, starttls: bool = False,
                  implicit_tls: bool = False, users: dict[str, str] | None = None,
-                 auth_reply: str | None = None) -> None:
+                 auth_reply: str | None = None, auth_in_clear: bool = False) -> None:
         self._handler = _Handler(users=dict(users or {}), auth_reply=auth_reply)
         self.port = free_port()
         context = None
@@ -128,7 +129,8 @@ class SMTPServer:
         elif context is not None and starttls:
             kwargs.update(tls_context=context, require_starttls=True)
         if users:
-            kwargs.update(authenticator=self._handler.authenticate, auth_required=True)
+            kwargs.update(authenticator=self._handler.authenticate, auth_required=True,
+                          auth_require_tls=not auth_in_clear)
         self._controller = Controller(self._handler, hostname=self.host, port=self.port,
                                       **kwargs)
         self.running = False

@@ -261,6 +261,19 @@ async def test_email_refused_at_data_with_5xx_is_permanent() -> None:
                 await channel.send(make_notice(), key=KEY, thread=None)
 
 
+async def test_a_login_is_never_sent_to_a_server_without_starttls() -> None:
+    # No STARTTLS offered (as when someone on the path strips the offer), and a server that
+    # would take the password in the clear.
+    with SMTPServer(users={"newswatch": PASSWORD}, auth_in_clear=True) as server:
+        channel = open_channel(Email(TO), smtp=smtp_settings(server, user="newswatch"),
+                               console=None, timeout=5)
+        async with aclosing(channel):
+            with pytest.raises(PermanentError) as caught:
+                await channel.send(make_notice(), key=KEY, thread=None)
+        assert server.messages == []
+    assert PASSWORD not in str(caught.value)
+
+
 async def test_email_to_a_stopped_server_is_retryable() -> None:
     server = SMTPServer()
     server.start()

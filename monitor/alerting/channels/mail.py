@@ -8,7 +8,8 @@ name in ``In-Reply-To`` and ``References`` so mail clients show one thread. This
 module that imports aiosmtplib. It never retries, and never puts the SMTP password into an
 error (the server's reply text is redacted too).
 
-``smtp://`` upgrades with STARTTLS when the server offers it; ``smtps://`` speaks TLS from the
+``smtp://`` upgrades with STARTTLS when the server offers it (and insists on it when the URL
+has a user: a password is never sent in the clear); ``smtps://`` speaks TLS from the
 first byte. Certificates are checked against the system's CAs plus ``NEWSWATCH_SMTP_CA_FILE``.
 One connection per message: alerts are few, and a held connection would time out between them.
 
@@ -105,8 +106,11 @@ class EmailChannel:
                 username=settings.username,
                 password=settings.password.reveal() if settings.password is not None else None,
                 use_tls=settings.mode == "tls",
-                # None: STARTTLS exactly when the server offers it (aiosmtplib's own rule).
-                start_tls=None if settings.mode == "starttls" else False,
+                # None: STARTTLS exactly when the server offers it (aiosmtplib's own rule);
+                # with a login, always: a password never crosses the network in the clear,
+                # even if someone on the path strips the server's offer.
+                start_tls=(None if settings.username is None else True)
+                if settings.mode == "starttls" else False,
                 tls_context=self._tls,
                 timeout=self._timeout,
             )
