@@ -205,6 +205,13 @@ class LagProbe:
         self._consumer: KafkaConsumer | None = None
 
     def lag(self, partitions: Iterable[int]) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for (_, partition), (position, end) in self.positions(partitions).items():
+            out[partition] = out.get(partition, 0) + max(end - position, 0)
+        return out
+
+    def positions(self, partitions: Iterable[int]) -> dict[tuple[str, int], tuple[int, int]]:
+        """(topic, partition) → (the group's committed position, the end offset)."""
         tps = [TopicPartition(topic, p) for topic in self.topics for p in partitions]
         if not tps:
             return {}
@@ -221,11 +228,11 @@ class LagProbe:
         committed = self._admin.list_group_offsets({self.group_id: tps}).get(self.group_id, {})
         ends = self._consumer.end_offsets(tps, timeout_ms=LAG_TIMEOUT_MS)
         starts = self._consumer.beginning_offsets(tps, timeout_ms=LAG_TIMEOUT_MS)
-        out: dict[int, int] = {}
+        out: dict[tuple[str, int], tuple[int, int]] = {}
         for tp in tps:
             meta = committed.get(tp)
             position = meta.offset if meta is not None and meta.offset >= 0 else starts[tp]
-            out[tp.partition] = out.get(tp.partition, 0) + max(ends[tp] - position, 0)
+            out[(tp.topic, tp.partition)] = (position, ends[tp])
         return out
 
     def close(self) -> None:

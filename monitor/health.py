@@ -8,7 +8,11 @@ over HTTP and exit when :meth:`StallWatch.stalled` says so, so that their superv
 them instead of leaving a process that looks alive and does nothing.
 
 A stage is *stalled* when input has waited, without a break, for ``stall_after`` seconds and
-nothing was processed in that time. An idle stage (nothing waiting) is never stalled.
+nothing was processed in that time. An idle stage (nothing waiting) is never stalled. A stage
+that reports its committed position per partition (:meth:`StallWatch.observe`, the worker) is
+also stalled when one partition has had input waiting for ``stall_after`` seconds without its
+committed position moving, however busy the others are: work that is done but never
+committed is lost to the next restart all the same.
 
 ::
 
@@ -22,7 +26,7 @@ nothing was processed in that time. An idle stage (nothing waiting) is never sta
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 
 
 class StallWatch:
@@ -36,6 +40,8 @@ class StallWatch:
         self._waiting_since: float | None = None
         self._ready = False
         self._reason = "starting"
+        self._committed: dict[Hashable, int] = {}
+        self._stuck_since: dict[Hashable, float] = {}
 
     def progressed(self) -> None:
         """Note that a unit of work (a message, a poll) was finished just now."""
@@ -48,15 +54,32 @@ class StallWatch:
         elif self._waiting_since is None:
             self._waiting_since = self._clock()
 
+    def observe(self, positions: Mapping[Hashable, tuple[int, int]]) -> None:
+        """Note each partition's (committed position, end): input waits where they differ.
+
+        Partitions left out are no longer this stage's and are forgotten.
+        """
+        now = self._clock()
+        stuck: dict[Hashable, float] = {}
+        for key, (committed, end) in positions.items():
+            if end <= committed:
+                continue
+            moved = self._committed.get(key) != committed
+            stuck[key] = now if moved else self._stuck_since.get(key, now)
+        self._stuck_since = stuck
+        self._committed = {key: committed for key, (committed, _) in positions.items()}
+
     def set_ready(self, ready: bool, reason: str) -> None:
         """Say whether the stage holds its share of the work, and why (shown by /readyz)."""
         self._ready, self._reason = ready, reason
 
     def stalled_for(self) -> float:
         """Seconds input has waited with nothing processed (0 while idle or progressing)."""
+        now = self._clock()
+        partition = max((now - since for since in self._stuck_since.values()), default=0.0)
         if self._waiting_since is None:
-            return 0.0
-        return max(self._clock() - max(self._last_progress, self._waiting_since), 0.0)
+            return partition
+        return max(now - max(self._last_progress, self._waiting_since), partition, 0.0)
 
     def stalled(self) -> bool:
         return self.stalled_for() >= self.stall_after

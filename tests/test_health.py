@@ -52,3 +52,30 @@ def test_progress_resets_the_stall_clock() -> None:
 def test_not_ready_until_the_stage_says_so() -> None:
     watch = StallWatch(300, clock=Clock())
     assert watch.status() == (False, "starting")
+
+
+def test_one_partition_that_never_commits_stalls_a_busy_worker() -> None:
+    clock = Clock()
+    watch = StallWatch(stall_after=60, clock=clock)
+    for step in range(8):
+        clock.now += 10
+        # Partition 0 keeps committing; partition 1 has input waiting, its position stuck.
+        watch.observe({("matches", 0): (100 * step, 100 * step + 50), ("matches", 1): (67, 162)})
+    assert watch.stalled()
+    assert "stalled" in watch.status()[1]
+
+
+def test_a_partition_that_commits_or_has_nothing_waiting_is_not_stalled() -> None:
+    clock = Clock()
+    watch = StallWatch(stall_after=60, clock=clock)
+    for step in range(8):
+        clock.now += 10
+        watch.observe({("matches", 0): (10 * step, 10 * step + 5), ("matches", 1): (162, 162)})
+    assert not watch.stalled()
+    # Partitions taken away are forgotten.
+    watch.observe({("matches", 1): (5, 9)})
+    clock.now += 59
+    watch.observe({("matches", 1): (5, 9)})
+    assert not watch.stalled()
+    clock.now += 2
+    assert watch.stalled()
