@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 FEEDS  ?= deploy/feeds.yaml
 TOPICS ?= topics
+SUBSCRIBERS ?= deploy/subscribers.console.yaml
 
 .PHONY: help run test test-unit lint bench lock clean
 .DEFAULT_GOAL := help
@@ -19,8 +20,8 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 
 install: $(BIN)/.installed ## create .venv and install newswatch with its locked dependencies
 
-run: $(BIN)/.installed ## run the pipeline locally (FEEDS=file TOPICS=dir; starts Kafka unless NEWSWATCH_KAFKA_BOOTSTRAP is set)
-	$(BIN)/newswatch up --feeds $(FEEDS) --topics $(TOPICS)
+run: $(BIN)/.installed ## run the pipeline locally (FEEDS=file TOPICS=dir SUBSCRIBERS=file; starts Kafka unless NEWSWATCH_KAFKA_BOOTSTRAP is set)
+	$(BIN)/newswatch up --feeds $(FEEDS) --topics $(TOPICS) --subscribers $(SUBSCRIBERS)
 
 test: $(BIN)/.installed ## run the whole test suite against a real local Kafka broker
 	$(BIN)/python -m pytest

@@ -14,6 +14,16 @@ print as ``**********`` in logs, reprs and errors.
 - ``NEWSWATCH_USER_AGENT``: sent to feed hosts (default ``newswatch/<version> (+URL)``);
 - ``NEWSWATCH_STALL_AFTER``: seconds a stage may hold waiting input without processing any
   before it reports itself stalled and exits for its supervisor to restart it (default 300).
+- ``NEWSWATCH_STORY_WINDOW_HOURS``: hours a story stays open after its latest article (72);
+- ``NEWSWATCH_ALERT_DEAD_AFTER_HOURS``: hours an alert that keeps failing is retried before it
+  goes to ``news.alerts.dead`` (default 48);
+- ``NEWSWATCH_ALERT_TICK_SECONDS``: how often waiting alerts, digests and updates are looked at
+  (default 10);
+- ``NEWSWATCH_SLACK_API_URL``: Slack's Web API base URL (default ``https://slack.com/api/``).
+
+Email takes ``NEWSWATCH_SMTP_URL``, ``NEWSWATCH_EMAIL_FROM`` and ``NEWSWATCH_SMTP_CA_FILE``
+(:class:`monitor.alerting.channels.SmtpSettings`); subscribers' secrets come from the variables
+their file names.
 """
 
 from __future__ import annotations
@@ -43,6 +53,9 @@ class Settings(BaseModel):
     stall_after: float = Field(default=300.0, gt=0)
     #: Hours a story stays open after its latest article.
     story_window_hours: float = Field(default=72.0, gt=0)
+    alert_dead_after_hours: float = Field(default=48.0, gt=0)
+    alert_tick_seconds: float = Field(default=10.0, gt=0)
+    slack_api_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -61,6 +74,11 @@ class Settings(BaseModel):
             values["stall_after"] = env["NEWSWATCH_STALL_AFTER"]
         if env.get("NEWSWATCH_STORY_WINDOW_HOURS"):
             values["story_window_hours"] = env["NEWSWATCH_STORY_WINDOW_HOURS"]
+        for name, key in (("alert_dead_after_hours", "NEWSWATCH_ALERT_DEAD_AFTER_HOURS"),
+                          ("alert_tick_seconds", "NEWSWATCH_ALERT_TICK_SECONDS"),
+                          ("slack_api_url", "NEWSWATCH_SLACK_API_URL")):
+            if env.get(key):
+                values[name] = env[key]
         if env.get("NEWSWATCH_CACHE"):
             values["cache_dir"] = Path(env["NEWSWATCH_CACHE"]).expanduser()
         return cls(**values)

@@ -17,6 +17,8 @@ import faust
 
 from monitor.article import ARTICLE_PARTITIONS
 
+#: True while the outbox acknowledges an input whose effects are all confirmed.
+confirming: contextvars.ContextVar[bool] = contextvars.ContextVar("confirming", default=False)
 #: The changelog writes made while one input message is processed; set by the agent.
 table_writes: contextvars.ContextVar[list[asyncio.Future[Any]] | None] = (
     contextvars.ContextVar("table_writes", default=None))
@@ -39,6 +41,48 @@ class ConfirmedTable(faust.Table):  # type: ignore[type-arg]
         if writes is not None:
             writes.append(fut)
         return fut
+
+    def put(self, partition: int, key: bytes, value: Any) -> Any:
+        """Set ``key`` with its changelog record in ``partition``; return the record's future.
+
+        For writes made outside the processing of a message (a delivery that finished in the
+        background), where Faust cannot know the partition: the caller names it.
+        """
+        fut = self.send_changelog(partition, key, value)
+        self.data[key] = value
+        return fut
+
+    def drop(self, partition: int, key: bytes) -> Any:
+        """Delete ``key`` (see :meth:`put`); return the changelog record's future."""
+        fut = self.send_changelog(partition, key, None, value_serializer="raw")
+        self.data.pop(key, None)
+        return fut
+
+
+def accept_confirmed_acks_only(consumer: Any) -> None:
+    """Make ``consumer`` count only the acknowledgements the outbox gives (``confirming``).
+
+    Faust acknowledges some messages itself: a message fetched before a rebalance and met
+    after it is skipped *and acknowledged*. Its offset is then in Faust's list of acknowledged
+    offsets, so when the same offset, fetched again, is still being processed, Faust commits
+    past it, and a crash at that moment loses its outputs. Faust keeps that list per offset, not
+    per message, so the only sure rule is that nobody but the outbox acknowledges. A message
+    Faust skipped is fetched again from the committed offset and processed then.
+    """
+    if getattr(consumer, "_newswatch_guarded", False):
+        return
+    faust_ack = consumer.ack
+
+    def ack(message: Any) -> bool:
+        if not confirming.get():
+            # Done with, as far as Faust's bookkeeping goes, but its offset counts for nothing.
+            message.acked = True
+            consumer._unacked_messages.discard(message)
+            return False
+        return bool(faust_ack(message))
+
+    consumer.ack = ack
+    consumer._newswatch_guarded = True
 
 
 def changelogged_table(app: faust.App, name: str) -> Any:

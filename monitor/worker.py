@@ -26,9 +26,13 @@ log = logging.getLogger(__name__)
 
 
 def add_worker_command(sub: Any) -> None:
-    worker = sub.add_parser("worker", help="tag articles from news.articles into news.matches")
+    worker = sub.add_parser("worker", help="tag articles, fold them into stories, alert "
+                            "subscribers")
     worker.add_argument("--topics", type=Path, default=Path("topics"),
                         help="watch-topic directory (default: topics)")
+    worker.add_argument("--subscribers", type=Path, default=None,
+                        help="subscribers file, reloaded when it changes (default: none, "
+                             "nobody is alerted)")
     worker.add_argument("--web-port", type=int, default=6066,
                         help="port for /metrics, /healthz, /readyz (default: 6066)")
     worker.set_defaults(func=run_worker)
@@ -38,30 +42,44 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     import faust
 
     from monitor import bus
-    from monitor.app import create_app
+    from monitor.alerting.subscribers import SubscribersReloader
+    from monitor.app import OUTPUT_TOPICS, create_app
     from monitor.article import ARTICLE_PARTITIONS
     from monitor.brokerwatch import BrokerWatch
+    from monitor.yamlfile import ConfigErrors
 
+    subscribers = None
+    if args.subscribers is not None:
+        try:
+            subscribers = SubscribersReloader(
+                args.subscribers, environ=os.environ,
+                known_topics={p.stem for p in args.topics.glob("*.yaml")})
+        except (ConfigErrors, OSError) as exc:
+            log.error("cannot start: the subscribers file is wrong:\n%s", exc)
+            return 2
     broker_watch = BrokerWatch(settings.kafka_bootstrap)
     broker_watch.install()
     broker_watch.start()
-    worker = create_app(settings, topics_dir=args.topics, web_port=args.web_port)
+    worker = create_app(settings, topics_dir=args.topics, web_port=args.web_port,
+                        subscribers=subscribers)
     # The tables' changelogs too, before Faust starts: Faust declares them while its first
     # rebalance may already be under way, and a table whose changelog the consumer first saw
     # missing stays "0 partitions" to it, refusing every write until a restart.
     bus.ensure_topics(settings.kafka_bootstrap, [
         bus.TopicSpec(settings.topic(name), partitions=ARTICLE_PARTITIONS)
-        for name in ("articles", "matches", "articles.dead", "stories", "matches.dead")] + [
+        for name in ("articles", *OUTPUT_TOPICS)] + [
         bus.TopicSpec(name, partitions=ARTICLE_PARTITIONS,
                       config={"cleanup.policy": "compact"})
         for name in worker.changelog_topics])
-    log.info("tagging %s into %s with %d watch topics from %s; metrics on "
-             "http://0.0.0.0:%d/metrics", settings.topic("articles"), settings.topic("matches"),
-             len(worker.watch.matcher.watch_topics), args.topics, args.web_port)
-    # Both agents' inputs: a stage stuck on matches stalls the worker as surely as one stuck
-    # on articles. They have the same partitions, and Faust assigns them together.
+    log.info("tagging %s into %s with %d watch topics from %s, alerting %d subscribers; "
+             "metrics on http://0.0.0.0:%d/metrics", settings.topic("articles"),
+             settings.topic("matches"), len(worker.watch.matcher.watch_topics), args.topics,
+             len(worker.alerting.subscribers.subscribers.subscribers), args.web_port)
+    # Every agent's input: a stage stuck anywhere stalls the worker as surely as one stuck on
+    # articles. They have the same partitions, and Faust assigns them together.
     probe = bus.LagProbe(settings.kafka_bootstrap, group_id=worker.group_id,
-                         topics=(worker.articles_topic, settings.topic("matches")))
+                         topics=(worker.articles_topic, *(settings.topic(t) for t in (
+                             "matches", "stories", "alerts.pending"))))
     for target in (_probe_lag, _watch_stall):
         threading.Thread(target=_exit_when_done(target), args=(worker, probe),
                          name=target.__name__.strip("_"), daemon=True).start()
@@ -89,15 +107,16 @@ def _probe_lag(worker: Any, probe: Any) -> None:
         time.sleep(_interval(worker))
         partitions = worker.assignment.partitions
         if not partitions:
-            health.waiting(0)
+            health.observe({})
             health.set_ready(False, f"no partition of {worker.articles_topic} assigned")
             continue
         try:
-            waiting = sum(probe.lag(partitions).values())
+            positions = probe.positions(partitions)
         except bus.KafkaError:
             probe.close()  # Kafka is away: the stall clock keeps running on what it knew
             continue
-        health.waiting(waiting)
+        health.observe(positions)
+        waiting = sum(max(end - committed, 0) for committed, end in positions.values())
         health.set_ready(True, f"partitions {sorted(partitions)} of {worker.articles_topic}; "
                                f"{waiting} messages waiting")
 

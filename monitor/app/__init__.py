@@ -44,14 +44,22 @@ from aiokafka import errors as kafka_errors
 from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CollectorRegistry
 
+from monitor.alerting.subscribers import SubscribersReloader
+from monitor.app.alerts import Alerting, wire_alerts
 from monitor.article import ARTICLE_PARTITIONS, dead_letter, utcnow
 from monitor.config import Settings
 from monitor.health import StallWatch
-from monitor.metrics import StoryMetrics, TaggerMetrics
+from monitor.metrics import AlertMetrics, StoryMetrics, TaggerMetrics
 from monitor.outbox import Outbox, Output
 from monitor.retention import Origin, Sweeper, sighting
 from monitor.stories.stage import Books, describe_event, fold_match, stored_stories
-from monitor.tables import ConfirmedTable, changelogged_table, table_writes
+from monitor.tables import (
+    ConfirmedTable,
+    accept_confirmed_acks_only,
+    changelogged_table,
+    confirming,
+    table_writes,
+)
 from monitor.tagging.reload import WatchTopicsReloader
 from monitor.tagging.stage import tag_message
 
@@ -64,6 +72,9 @@ Handler = Callable[[Event], list[Output]]
 SEEN_RETENTION = 14 * 24 * 3600.0
 SEEN_SWEEP_INTERVAL = 600.0
 RELOAD_INTERVAL = 2.0
+#: Every Kafka topic the worker writes (as ``Settings.topic`` names them).
+OUTPUT_TOPICS = ("matches", "articles.dead", "stories", "matches.dead", "alerts.pending",
+                 "stories.dead", "alerts", "alerts.dead", "alerts.pending.dead")
 #: Most input messages whose outputs may be in flight at once; past it the stream waits.
 MAX_IN_FLIGHT = 20_000
 
@@ -91,6 +102,7 @@ class Worker:
     app: faust.App
     metrics: TaggerMetrics
     story_metrics: StoryMetrics
+    alerting: Alerting
     watch: WatchTopicsReloader
     health: StallWatch
     assignment: Assignment
@@ -101,6 +113,7 @@ class Worker:
 
 def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
                datadir: Path | None = None, console: TextIO | None = sys.stdout,
+               subscribers: SubscribersReloader | None = None,
                clock: Callable[[], float] = time.time) -> Worker:
     """Build the worker app for one deployment (``settings`` names broker and Kafka topics)."""
     datadir = datadir or settings.cache_dir / "worker-data"
@@ -143,8 +156,7 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
                          key_serializer="raw", value_serializer="raw")
 
     articles_topic, matches_topic = raw_topic("articles"), raw_topic("matches")
-    outputs = {thing: raw_topic(thing)
-               for thing in ("matches", "articles.dead", "stories", "matches.dead")}
+    outputs = {thing: raw_topic(thing) for thing in OUTPUT_TOPICS}
 
     async def send(output: Output) -> asyncio.Future[Any]:
         fut = await outputs[output.topic].send(key=output.key, value=output.value)
@@ -180,12 +192,22 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
 
         async def agent(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
             manual = stream.noack()  # type: ignore[attr-defined]
+            accept_confirmed_acks_only(app.consumer)
+
+            async def ack(event: Event) -> None:
+                token = confirming.set(True)
+                try:
+                    await manual.ack(event)
+                finally:
+                    confirming.reset(token)
+
             outbox: Outbox[Event] = Outbox(
-                send=send, ack=manual.ack, dead_letter=letter_for,
+                send=send, ack=ack, dead_letter=letter_for,
                 is_permanent=lambda exc: isinstance(exc, PERMANENT_SEND_ERRORS),
                 max_pending=MAX_IN_FLIGHT, on_dead_letter=count_letter)
             releaser = asyncio.create_task(outbox.run(), name=f"{name}-outbox")
             releaser.add_done_callback(_exit_if_failed)
+
             try:
                 async for event in manual.events():
                     if prepare is not None:
@@ -331,6 +353,17 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
         "fold_stories", fold_event, "matches.dead", "story",
         on_error=story_outcome["error"].inc, prepare=load_stories))
 
+    # -- route_alerts, deliver_alerts -------------------------------------------------------
+    # Keys: a subscriber's decisions, pending deliveries and threads (monitor.alerting.stage),
+    # written while processing a news.alerts.pending message keyed by the subscriber, or
+    # later under that message's partition, so each worker restores its subscribers' share.
+    alert_metrics = AlertMetrics(registry)
+    alerting = wire_alerts(
+        app, settings=settings, subscribers=subscribers,
+        metrics=alert_metrics, table=changelogged_table(app, "alerts"), confirmed=confirmed,
+        dead_letters=dead_letters, raw_topic=raw_topic, send=send, console=console,
+        clock=clock)
+
     # -- housekeeping ----------------------------------------------------------------------
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def note_assignment(sender: Any, assigned: Any, **kwargs: Any) -> None:
@@ -351,10 +384,11 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
         ready, reason = health.status()
         return web.text(reason + "\n", status=200 if ready else 503)
 
-    return Worker(app=app, metrics=metrics, story_metrics=story_metrics, watch=watch,
+    return Worker(app=app, metrics=metrics, story_metrics=story_metrics, alerting=alerting,
+                  watch=watch,
                   health=health, assignment=assignment, group_id=app.conf.id,
                   articles_topic=settings.topic("articles"), changelog_topics=tuple(
-                      t.changelog_topic.get_topic_name() for t in (articles_seen, stories_open)))
+                      t.changelog_topic.get_topic_name() for t in app.tables.values()))
 
 
 def _exit_if_failed(task: asyncio.Task[None]) -> None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.article import Match, MessageError, StoryEvent
+from monitor.article import MATCH_SENTENCES, Match, MessageError, StoryEvent
 from monitor.stories.book import Folded, OpenStory, StoryBook
 from monitor.stories.embed import embed
 from monitor.stories.fingerprint import fingerprint, lead
@@ -98,13 +98,17 @@ def fold_match(value: bytes | None, books: Books, *, origin: tuple[int, int],
     except MessageError as exc:
         return FoldResult(None, None, str(exc))
     book = books.book(match.topic_id)
-    again = book.recall(match.article.article_id, origin)
-    if again is not None:
-        return FoldResult(match, again)
-    report = Report.from_match(match)
-    vector = embed([lead(report.title, report.text)])[0]
-    print_ = fingerprint(report.title, report.text, vector)
-    return FoldResult(match, book.fold(report, print_, now=now, origin=origin))
+    folded = book.recall(match.article.article_id, origin)
+    if folded is None:
+        report = Report.from_match(match)
+        vector = embed([lead(report.title, report.text)])[0]
+        print_ = fingerprint(report.title, report.text, vector)
+        folded = book.fold(report, print_, now=now, origin=origin)
+    if folded.event is not None:
+        folded = replace(folded, event=folded.event.model_copy(update={
+            "evidence": match.evidence, "sentences": match.sentences[:MATCH_SENTENCES],
+            "fetched_at": match.article.fetched_at, "matched_at": match.matched_at}))
+    return FoldResult(match, folded)
 
 
 def describe_event(event: StoryEvent, match: Match | None = None) -> str | None:

@@ -158,9 +158,13 @@ class SlackBotChannel:
             response = await self._web().chat_postMessage(
                 channel=self._channel, text=content.text, blocks=content.blocks,
                 thread_ts=thread, unfurl_links=False, unfurl_media=False,
-                # The delivery id, as for email and webhooks: a message sent again after a
-                # crash can be told from a new one.
-                metadata={"event_type": "newswatch_alert", "event_payload": {"delivery": key}})
+                # The delivery id, as for email and webhooks (a message sent again after a
+                # crash can be told from a new one), and what the message announces.
+                metadata={"event_type": "newswatch_alert", "event_payload": {
+                    "delivery": key, "kind": notice.kind,
+                    "stories": [i.event.story.story_id for i in notice.items][:50],
+                    "articles": [a.article_id for i in notice.items
+                                 for a in i.new_articles][:50]}})
         except SlackApiError as exc:
             raise self._api_error(exc) from None
         except _NETWORK_ERRORS as exc:
