@@ -146,10 +146,14 @@ class AlertDesk:
                 ledger = self._ledger(subscriber_id, partition)
                 self._commit(subscriber, ledger, on_tick(subscriber, ledger, now))
             elif kind == DELIVERY:
+                # Only those of this partition that no lane here has: left by an earlier
+                # worker. Checked before decoding: most are in a lane, on their way.
+                if self.dispatcher.holds(rest.rpartition(b"\0")[2].decode("ascii", "replace")) \
+                        or not isinstance(value, dict) or value.get("partition") != partition:
+                    continue
                 delivery = _read(Delivery.from_dict, key, value)
-                if delivery is not None and delivery.partition == partition and (
-                        not self.dispatcher.holds(delivery.key)):
-                    self.dispatcher.submit(delivery)  # left by an earlier worker
+                if delivery is not None:
+                    self.dispatcher.submit(delivery)
         self.metrics.pending.set(self.dispatcher.pending)
 
     # -- decisions ---------------------------------------------------------------------------
