@@ -13,9 +13,10 @@ The rules, in order, for a story event:
    thread instead of alerting again).
 2. *Worth it.* Stories below the subscriber's minimum severity, and articles older than their
    ``max_age`` (by publication, else fetch time), are not announced.
-3. *Corroborated.* With ``corroboration``, a story waits until it has enough independent
-   sources or an article from a trusted outlet; one that never gets there within
-   :data:`CORROBORATION_WAIT` goes to the next digest, marked as such, instead of being lost.
+3. *Corroborated.* With ``corroboration`` (the subscriber's, else the watch topic's), a story
+   waits until it has enough independent sources or an article from a trusted outlet; one
+   that never gets there within :data:`CORROBORATION_WAIT` goes to the next digest, marked as
+   such, instead of being lost.
 4. *When.* Digest subscribers get it in their next digest; during quiet hours it waits for
    their end (then comes as a digest); past the rate limit it goes to the next digest.
    Otherwise the story's first message goes now (an ``alert``), and later reports become one
@@ -28,13 +29,13 @@ has waited long enough.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.alerting.notice import Notice, NoticeItem, NoticeKind
-from monitor.alerting.subscribers import Digest, Subscriber, next_digest
+from monitor.alerting.subscribers import Corroboration, Digest, Subscriber, next_digest
 from monitor.article import StoryArticle, StoryEvent, as_utc, severity_rank
 
 #: How long a story may wait for corroboration before it goes to the digest anyway.
@@ -139,8 +140,16 @@ class Ledger:
         return None
 
 
-def on_event(subscriber: Subscriber, ledger: Ledger, event: StoryEvent,
-             now: datetime) -> list[Notice]:
+#: A watch topic's own corroboration rule, if it has one (subscribers' own rules win).
+TopicCorroboration = Callable[[str], Corroboration | None]
+
+
+def _none(topic_id: str) -> Corroboration | None:
+    return None
+
+
+def on_event(subscriber: Subscriber, ledger: Ledger, event: StoryEvent, now: datetime,
+             topic_corroboration: TopicCorroboration = _none) -> list[Notice]:
     """Take one story event for ``subscriber``; return what to send now."""
     story = event.story
     mark = ledger.marks.get(story.story_id)
@@ -168,15 +177,16 @@ def on_event(subscriber: Subscriber, ledger: Ledger, event: StoryEvent,
         return []
     mark.held = event
     mark.held_since = mark.held_since or now
-    return _release(subscriber, ledger, mark, now)
+    return _release(subscriber, ledger, mark, now, topic_corroboration)
 
 
-def on_tick(subscriber: Subscriber, ledger: Ledger, now: datetime) -> list[Notice]:
+def on_tick(subscriber: Subscriber, ledger: Ledger, now: datetime,
+            topic_corroboration: TopicCorroboration = _none) -> list[Notice]:
     """Send what has waited long enough: held updates, digests, the end of quiet hours."""
     notices: list[Notice] = []
     for mark in list(ledger.marks.values()):
         if mark.held is not None and mark.story_id not in ledger.digest:
-            notices += _release(subscriber, ledger, mark, now)
+            notices += _release(subscriber, ledger, mark, now, topic_corroboration)
         if mark.touched is not None and now - mark.touched > FORGET_AFTER and (
                 mark.held is None):
             del ledger.marks[mark.story_id]
@@ -210,8 +220,8 @@ def digest_schedule(subscriber: Subscriber) -> Digest:
 
 
 # -- the rules -------------------------------------------------------------------------------
-def _release(subscriber: Subscriber, ledger: Ledger, mark: StoryMark,
-             now: datetime) -> list[Notice]:
+def _release(subscriber: Subscriber, ledger: Ledger, mark: StoryMark, now: datetime,
+             topic_corroboration: TopicCorroboration) -> list[Notice]:
     """Send, hold or digest the held event of ``mark`` (rules 3 and 4)."""
     event = mark.held
     assert event is not None
@@ -220,7 +230,7 @@ def _release(subscriber: Subscriber, ledger: Ledger, mark: StoryMark,
         leader = ledger.marks[mark.follows]
         if leader.alerted and not mark.alerted:
             mark.alerted, mark.last_sent = True, leader.last_sent
-    corroboration = subscriber.corroboration
+    corroboration = subscriber.corroboration or topic_corroboration(story.topic_id)
     if not mark.alerted and corroboration is not None and not corroboration.satisfied(
             story.sources, (a.outlet for a in story.articles)):
         if mark.held_since is not None and now - mark.held_since >= CORROBORATION_WAIT:

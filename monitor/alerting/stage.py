@@ -33,7 +33,7 @@ from monitor.alerting.channels import Channel
 from monitor.alerting.deliver import Delivery, Dispatcher, Outcome, delivery_key
 from monitor.alerting.notice import Notice, channel_kind
 from monitor.alerting.policy import Ledger, StoryMark, on_event, on_tick
-from monitor.alerting.subscribers import Subscriber, Subscribers
+from monitor.alerting.subscribers import Corroboration, Subscriber, Subscribers
 from monitor.article import (
     AlertRecord,
     AlertRequest,
@@ -98,8 +98,11 @@ class AlertDesk:
     def __init__(self, store: Store, *, subscribers: Callable[[], Subscribers],
                  dispatcher_for: Callable[[AlertDesk], Dispatcher],
                  emit: Callable[[str, bytes, bytes], Awaitable[Any]],
-                 metrics: AlertMetrics) -> None:
+                 metrics: AlertMetrics,
+                 topic_corroboration: Callable[[str], Corroboration | None] = lambda t: None,
+                 ) -> None:
         self.store = store
+        self.topic_corroboration = topic_corroboration
         self.subscribers = subscribers
         self.emit = emit
         self.metrics = metrics
@@ -128,7 +131,7 @@ class AlertDesk:
             return None
         assert request.event is not None
         ledger = self._ledger(subscriber.id, partition)
-        notices = on_event(subscriber, ledger, request.event, now)
+        notices = on_event(subscriber, ledger, request.event, now, self.topic_corroboration)
         self._commit(subscriber, ledger, notices)
         return None
 
@@ -144,7 +147,8 @@ class AlertDesk:
                 if subscriber is None:
                     continue
                 ledger = self._ledger(subscriber_id, partition)
-                self._commit(subscriber, ledger, on_tick(subscriber, ledger, now))
+                self._commit(subscriber, ledger, on_tick(subscriber, ledger, now,
+                                                         self.topic_corroboration))
             elif kind == DELIVERY:
                 # Only those of this partition that no lane here has: left by an earlier
                 # worker. Checked before decoding: most are in a lane, on their way.

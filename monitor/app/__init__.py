@@ -44,7 +44,7 @@ from aiokafka import errors as kafka_errors
 from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CollectorRegistry
 
-from monitor.alerting.subscribers import SubscribersReloader
+from monitor.alerting.subscribers import Corroboration, SubscribersReloader
 from monitor.app.alerts import Alerting, wire_alerts
 from monitor.article import ARTICLE_PARTITIONS, dead_letter, utcnow
 from monitor.config import Settings
@@ -362,7 +362,7 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
         app, settings=settings, subscribers=subscribers,
         metrics=alert_metrics, table=changelogged_table(app, "alerts"), confirmed=confirmed,
         dead_letters=dead_letters, raw_topic=raw_topic, send=send, console=console,
-        clock=clock)
+        clock=clock, topic_corroboration=lambda topic_id: _corroboration(watch, topic_id))
 
     # -- housekeeping ----------------------------------------------------------------------
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
@@ -389,6 +389,15 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
                   health=health, assignment=assignment, group_id=app.conf.id,
                   articles_topic=settings.topic("articles"), changelog_topics=tuple(
                       t.changelog_topic.get_topic_name() for t in app.tables.values()))
+
+
+def _corroboration(watch: WatchTopicsReloader, topic_id: str) -> Corroboration | None:
+    """The watch topic's own corroboration rule, as the topics now in force say."""
+    topic = next((t for t in watch.matcher.watch_topics if t.id == topic_id), None)
+    if topic is None or topic.corroboration is None:
+        return None
+    sources, outlets = topic.corroboration
+    return Corroboration(sources, frozenset(outlets))
 
 
 def _exit_if_failed(task: asyncio.Task[None]) -> None:

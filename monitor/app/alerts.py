@@ -32,7 +32,7 @@ import faust
 from monitor.alerting.channels import SmtpSettings, open_channel
 from monitor.alerting.deliver import Dispatcher
 from monitor.alerting.stage import AlertDesk, ChannelSet, route_story, tick
-from monitor.alerting.subscribers import Subscribers, SubscribersReloader
+from monitor.alerting.subscribers import Corroboration, Subscribers, SubscribersReloader
 from monitor.article import ARTICLE_PARTITIONS
 from monitor.config import Settings
 from monitor.metrics import AlertMetrics
@@ -71,7 +71,9 @@ def wire_alerts(app: faust.App, *, settings: Settings,
                                                          Callable[[Any, str], None]]],
                 raw_topic: Callable[[str], Any],
                 send: Callable[[Output], Awaitable[asyncio.Future[Any]]],
-                console: TextIO | None, clock: Callable[[], float]) -> Alerting:
+                console: TextIO | None, clock: Callable[[], float],
+                topic_corroboration: Callable[[str], Corroboration | None] = lambda t: None,
+                ) -> Alerting:
     """Add ``route_alerts``, ``deliver_alerts`` and their timers to ``app``."""
     subscribers = subscribers or NoSubscribers()
     smtp = SmtpSettings.from_env(os.environ)
@@ -93,7 +95,8 @@ def wire_alerts(app: faust.App, *, settings: Settings,
             clock=clock)
 
     desk = AlertDesk(table, subscribers=lambda: subscribers.subscribers,
-                     dispatcher_for=dispatcher_for, emit=emit, metrics=metrics)
+                     dispatcher_for=dispatcher_for, emit=emit, metrics=metrics,
+                     topic_corroboration=topic_corroboration)
 
     def now() -> datetime:
         return datetime.fromtimestamp(clock(), UTC)

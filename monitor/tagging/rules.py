@@ -24,6 +24,9 @@ A watch topic, in full (``topics/README.md`` teaches it by example)::
       within: sentence                 # sentence | paragraph | article | title | <N> words
     title_weight: 2                    # what a title satisfying the rule adds to the score
     threshold: 1                       # score needed to match
+    corroboration:                     # optional: alert only once a story has 2 independent
+      sources: 2                       # sources, or one of these outlets (subscribers may
+      trusted_outlets: [Yonhap News Agency]  # set their own, which wins)
     examples:                          # checked by `newswatch topics check`
       match: ["..."]
       no_match: ["..."]
@@ -64,7 +67,8 @@ _ID = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 _WORDS = re.compile(r"(\d+)\s*words?\Z")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(?:[-_][A-Za-z0-9]+)?\Z")
 _TOPIC_FIELDS = ("id", "title", "description", "severity", "match", "title_weight", "threshold",
-                 "examples")
+                 "examples", "corroboration")
+_CORROBORATION_FIELDS = ("sources", "trusted_outlets")
 _MATCH_FIELDS = ("all", "any", "none", "within")
 _GROUP_FIELDS = ("entity", "any", "all", "within", "at_least")
 _ENTITY_FIELDS = ("id", "description", "names", "not")
@@ -156,6 +160,8 @@ class WatchTopic:
     path: Path
     examples: tuple[Example, ...] = ()
     line: int | None = None  # of the id, for messages
+    #: (independent sources, trusted outlets) a story needs before it is alerted, if any.
+    corroboration: tuple[int, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -325,6 +331,7 @@ def parse_watch_topic(doc: YamlDoc, entities: Mapping[str, Entity],
     threshold = _number(doc, data, "threshold", DEFAULT_THRESHOLD, errors, minimum=None)
     parsed = _match(doc, data.get("match"), entities, errors)
     examples = _examples(doc, data.get("examples"), errors)
+    corroboration = _corroboration(doc, data.get("corroboration"), errors)
     if len(errors) > before or parsed is None or topic_id is None:
         return None
     rule, none, within = parsed
@@ -334,7 +341,30 @@ def parse_watch_topic(doc: YamlDoc, entities: Mapping[str, Entity],
                                                 f"({title_weight:g})"))
         return None
     return WatchTopic(topic_id, title, description, str(severity), rule, none, within,
-                      title_weight, threshold, doc.path, examples, doc.line(("id",)))
+                      title_weight, threshold, doc.path, examples, doc.line(("id",)),
+                      corroboration)
+
+
+def _corroboration(doc: YamlDoc, value: Any,
+                   errors: list[ConfigError]) -> tuple[int, tuple[str, ...]] | None:
+    at: FieldPath = ("corroboration",)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        errors.append(doc.error(at, "expected a mapping: {sources: 2, trusted_outlets: [...]}"))
+        return None
+    _unknown_fields(doc, at, value, _CORROBORATION_FIELDS, errors)
+    sources = value.get("sources", 1)
+    if isinstance(sources, bool) or not isinstance(sources, int) or sources < 1:
+        errors.append(doc.error((*at, "sources"), f"expected a whole number of at least 1, "
+                                                  f"got {sources!r}"))
+        return None
+    outlets = value.get("trusted_outlets", [])
+    if not isinstance(outlets, list) or not all(isinstance(o, str) and o.strip()
+                                                for o in outlets):
+        errors.append(doc.error((*at, "trusted_outlets"), "expected a list of outlet names"))
+        return None
+    return sources, tuple(o.strip() for o in outlets)
 
 
 def _match(doc: YamlDoc, value: Any, entities: Mapping[str, Entity],

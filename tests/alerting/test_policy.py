@@ -200,3 +200,20 @@ def test_a_later_report_in_both_watch_topics_updates_once() -> None:
     assert [a.article_id for a in update.items[0].new_articles] == ["a2"]
     assert on_event(sub, ledger, event("arms", shared, later, topic="nk-russia-arms"),
                     T0 + timedelta(minutes=2)) == []
+
+
+def test_a_watch_topics_corroboration_applies_unless_the_subscriber_has_one() -> None:
+    def topic_rule(topic_id: str) -> Corroboration | None:
+        return Corroboration(sources=2) if topic_id == "korea-extended-deterrence" else None
+
+    first, second = article(1, "yonhap"), article(2, "kbs")
+    ledger = Ledger("korea-desk")
+    assert on_event(desk(), ledger, event("s1", first), T0, topic_rule) == []
+    assert on_tick(desk(), ledger, T0 + timedelta(minutes=30), topic_rule) == []
+    [alert] = on_event(desk(), ledger, event("s1", first, second), T0 + timedelta(hours=1),
+                       topic_rule)
+    assert alert.kind == "alert"
+    # A subscriber's own rule wins: one trusted outlet is enough for this one.
+    own = desk(corroboration=Corroboration(sources=3, trusted_outlets=frozenset({"yonhap"})))
+    assert len(on_event(own, Ledger("korea-desk"), event("s2", article(3, "yonhap")), T0,
+                        topic_rule)) == 1

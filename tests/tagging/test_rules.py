@@ -146,3 +146,20 @@ def test_a_changed_entity_reaches_the_unchanged_topics_that_use_it(tmp_path: Pat
     entity_now = topic.rule.children[0].entity
     assert entity_now is not None
     assert [n.written for n in entity_now.names] == ["Russia", "Kremlin"]
+
+
+def test_a_watch_topic_may_ask_for_corroboration(tmp_path: Path) -> None:
+    write(tmp_path, "entities/russia.yaml", ENTITY)
+    body = "title: T\nmatch:\n  all: [{entity: russia}]\n"
+    write(tmp_path, "ok.yaml", "id: ok\n" + body + "corroboration:\n  sources: 2\n"
+          "  trusted_outlets: [Yonhap News Agency]\n")
+    write(tmp_path, "plain.yaml", "id: plain\n" + body)
+    topics = {t.id: t for t in load_rules(tmp_path).watch_topics}
+    assert topics["ok"].corroboration == (2, ("Yonhap News Agency",))
+    assert topics["plain"].corroboration is None
+    write(tmp_path, "bad.yaml", "id: bad\n" + body + "corroboration: {sources: 0, wait: 1h}\n")
+    found = errors_of(tmp_path)
+    assert any(f.startswith(f"{tmp_path}/bad.yaml:5: corroboration.wait: unknown field")
+               for f in found), found
+    assert any(f.startswith(f"{tmp_path}/bad.yaml:5: corroboration.sources: expected a whole")
+               for f in found), found
