@@ -42,6 +42,7 @@ class StallWatch:
         self._reason = "starting"
         self._committed: dict[Hashable, int] = {}
         self._stuck_since: dict[Hashable, float] = {}
+        self._named: dict[Hashable, float] = {}
 
     def progressed(self) -> None:
         """Note that a unit of work (a message, a poll) was finished just now."""
@@ -83,6 +84,18 @@ class StallWatch:
 
     def stalled(self) -> bool:
         return self.stalled_for() >= self.stall_after
+
+    def stuck(self, after: float) -> dict[Hashable, int]:
+        """The partitions (with their committed position) stuck for ``after`` seconds or more;
+        each is named once per stretch: the next time only after ``after`` seconds more."""
+        now = self._clock()
+        out = {}
+        for key, since in self._stuck_since.items():
+            if now - since >= after and now - self._named.get(key, since) >= after:
+                out[key] = self._committed[key]
+                self._named[key] = now
+        self._named = {k: t for k, t in self._named.items() if k in self._stuck_since}
+        return out
 
     def status(self) -> tuple[bool, str]:
         """Return (ready, reason): not ready while starting, unassigned or stalled."""

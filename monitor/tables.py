@@ -60,7 +60,7 @@ class ConfirmedTable(faust.Table):  # type: ignore[type-arg]
 
 
 def accept_confirmed_acks_only(consumer: Any) -> None:
-    """Make ``consumer`` count only the acknowledgements the outbox gives (``confirming``).
+    """Make ``consumer`` commit only what the outbox acknowledged (``confirming``).
 
     Faust acknowledges some messages itself: a message fetched before a rebalance and met
     after it is skipped *and acknowledged*. Its offset is then in Faust's list of acknowledged
@@ -81,7 +81,15 @@ def accept_confirmed_acks_only(consumer: Any) -> None:
             return False
         return bool(faust_ack(message))
 
+    async def no_gap(tp: Any, offset_from: int, offset_to: int) -> None:
+        # Faust counts offsets it did not see between two fetched messages as acknowledged
+        # (meant for transaction markers). Our topics have none: a jump means messages that
+        # were fetched and dropped, and counting them lost them. Left out, such a partition
+        # stops committing instead, and is read again (monitor.worker).
+        return None
+
     consumer.ack = ack
+    consumer._add_gap = no_gap
     consumer._newswatch_guarded = True
 
 

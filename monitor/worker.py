@@ -3,10 +3,12 @@
 Beside the app run two watchdog threads, outside the event loop so that they see a loop that is
 blocked as well as one that waits forever: every few seconds one asks Kafka how many messages of
 the worker's partitions wait uncommitted and feeds that to the worker's
-:class:`~monitor.health.StallWatch` (what ``/readyz`` answers); the other exits the process with
-status 1 when input has waited ``NEWSWATCH_STALL_AFTER`` seconds with nothing processed, so that
-a supervisor restarts it instead of leaving a worker that looks alive and does nothing. Two
-threads, because a question to a broker that hangs may itself take seconds.
+:class:`~monitor.health.StallWatch` (what ``/readyz`` answers), and has a partition whose
+committed offset has not moved for a minute with input waiting read again from there; the other
+exits the process with status 1 when a partition has had input waiting for
+``NEWSWATCH_STALL_AFTER`` seconds without its committed offset moving, so that a supervisor
+restarts it instead of leaving a worker that looks alive and does nothing. Two threads, because
+a question to a broker that hangs may itself take seconds.
 """
 
 from __future__ import annotations
@@ -98,6 +100,11 @@ def _interval(worker: Any) -> float:
     return float(min(10.0, worker.health.stall_after / 5))
 
 
+def _read_again_after(worker: Any) -> float:
+    """How long a partition may sit stuck before it is read again (well before the exit)."""
+    return float(min(60.0, worker.health.stall_after / 3))
+
+
 def _probe_lag(worker: Any, probe: Any) -> None:
     """Tell the stall watch how many messages of the worker's partitions wait uncommitted."""
     from monitor import bus
@@ -116,6 +123,11 @@ def _probe_lag(worker: Any, probe: Any) -> None:
             probe.close()  # Kafka is away: the stall clock keeps running on what it knew
             continue
         health.observe(positions)
+        for (topic, partition), committed in health.stuck(after=_read_again_after(worker)).items():
+            log.warning("%s[%d] has had input waiting and its committed offset stuck at %d for "
+                        "%.0f s: reading it again from there", topic, partition, committed,
+                        _read_again_after(worker))
+            worker.read_again(topic, partition, committed)
         waiting = sum(max(end - committed, 0) for committed, end in positions.values())
         health.set_ready(True, f"partitions {sorted(partitions)} of {worker.articles_topic}; "
                                f"{waiting} messages waiting")

@@ -79,3 +79,22 @@ def test_a_partition_that_commits_or_has_nothing_waiting_is_not_stalled() -> Non
     assert not watch.stalled()
     clock.now += 2
     assert watch.stalled()
+
+
+def test_a_stuck_partition_is_named_once_per_stretch_with_its_committed_position() -> None:
+    clock = Clock()
+    watch = StallWatch(stall_after=300, clock=clock)
+    watch.observe({("matches", 1): (83, 168), ("matches", 5): (10, 20)})
+    for _ in range(6):
+        clock.now += 10
+        watch.observe({("matches", 1): (83, 168), ("matches", 5): (10 + int(clock.now), 9999)})
+    assert watch.stuck(after=60) == {("matches", 1): 83}
+    clock.now += 10
+    watch.observe({("matches", 1): (83, 168), ("matches", 5): (2000, 9999)})
+    assert watch.stuck(after=60) == {}  # named already: again only 60 s later
+    clock.now += 50
+    watch.observe({("matches", 1): (83, 168), ("matches", 5): (2100, 9999)})
+    assert watch.stuck(after=60) == {("matches", 1): 83}
+    clock.now += 10
+    watch.observe({("matches", 1): (90, 168), ("matches", 5): (2200, 9999)})
+    assert watch.stuck(after=60) == {}  # it moved: a new stretch begins

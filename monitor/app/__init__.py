@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import faust
+from aiokafka import TopicPartition
 from aiokafka import errors as kafka_errors
 from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CollectorRegistry
@@ -103,6 +104,7 @@ class Worker:
     metrics: TaggerMetrics
     story_metrics: StoryMetrics
     alerting: Alerting
+    read_again: Callable[[str, int, int], None]
     watch: WatchTopicsReloader
     health: StallWatch
     assignment: Assignment
@@ -384,7 +386,18 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
         ready, reason = health.status()
         return web.text(reason + "\n", status=200 if ready else 503)
 
+    def read_again(topic: str, partition: int, offset: int) -> None:
+        """From any thread: have the consumer fetch ``topic[partition]`` again from ``offset``.
+
+        For a partition whose committed offset stopped moving with input waiting: after some
+        restarts the consumer was seen to fetch nothing more for a partition it still held,
+        silently. Processing is idempotent, so reading again costs only the repeats.
+        """
+        asyncio.run_coroutine_threadsafe(
+            app.consumer.seek(TopicPartition(topic, partition), offset), app.loop)
+
     return Worker(app=app, metrics=metrics, story_metrics=story_metrics, alerting=alerting,
+                  read_again=read_again,
                   watch=watch,
                   health=health, assignment=assignment, group_id=app.conf.id,
                   articles_topic=settings.topic("articles"), changelog_topics=tuple(
