@@ -67,14 +67,10 @@ def story_event(record: Any) -> tuple[str, str, int]:
     return event.story.story_id, event.article.article_id, event.story.updates
 
 
-# Was a known defect: in about half the runs, after the second or third restart, the worker
-# fetched nothing more for one partition (silently, its committed offset stuck), or committed
-# past matches it never folded. The consumer now commits only what the outbox acknowledged,
-# and a partition stuck for a minute is read again; 4 runs of 4 then passed (two needed a read
-# again). Once, with the read again but before offsets it never saw stopped counting as done,
-# an article ended in two stories. Non-strict until more runs show it gone.
-@pytest.mark.xfail(strict=False, reason="recently fixed restart defect, watched for a while: "
-                   "an XFAIL here is a regression to look at")
+# After some restarts the worker's consumer fetched nothing more for a partition it held, or
+# committed past matches it never folded (about half the runs failed). The consumer now
+# commits only what the outbox acknowledged, and a partition stuck with input waiting is read
+# again (here after 40 s: a third of the stall limit set below).
 def test_worker_killed_while_folding_adds_no_article_twice(
         kafka_settings: Settings, tmp_path: Path, outcome: Outcome) -> None:
     settings = kafka_settings
@@ -83,7 +79,9 @@ def test_worker_killed_while_folding_adds_no_article_twice(
         for name in ("articles", "matches", "stories")])
     messages, ids = story_matches()
     feeder = Feeder(settings.kafka_bootstrap, settings.topic("matches"), messages, rate=RATE)
-    with worker_stage(settings, SHIPPED_TOPICS, tmp_path / "worker") as worker, \
+    stage = worker_stage(settings, SHIPPED_TOPICS, tmp_path / "worker")
+    stage.env["NEWSWATCH_STALL_AFTER"] = "120"
+    with stage as worker, \
             Outputs(settings.kafka_bootstrap, settings.topic("stories"), story_event) as out:
         worker.start().wait_serving()
         feeder.start()
