@@ -45,3 +45,20 @@ def test_an_extractor_failure_is_none_not_an_exception(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(extract.trafilatura, "extract", broken)
     assert extract_main_text((TESTDATA / "article_page.html").read_bytes(), url=URL) is None
+
+
+KOREAN = ("인천항의 컨테이너 크레인이 목요일 오후 다시 움직이기 시작했다. 똠방각하 햏자 뷁. "
+          "항만공사는 고장 원인에 대한 보고서를 다음 주에 내겠다고 밝혔다. ")
+
+
+@pytest.mark.parametrize(("head", "content_type"), [
+    ('<meta charset="euc-kr">', None),
+    ("", "text/html; charset=EUC-KR"),
+])
+def test_a_korean_page_labelled_euc_kr_is_read_as_cp949(head: str,
+                                                        content_type: str | None) -> None:
+    page = (f"<html><head>{head}<title>크레인</title></head><body><article>"
+            f"<p>{KOREAN * 3}</p><p>{KOREAN * 2}</p></article></body></html>").encode("cp949")
+    text = extract_main_text(page, url=URL, content_type=content_type)
+    assert text is not None
+    assert "똠방각하 햏자 뷁" in text and "인천항의 컨테이너 크레인" in text
