@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "GroupConsumer", "KafkaError", "LagProbe", "Producer", "RebalanceListener", "TopicPartition",
     "TopicSpec", "ensure_topics", "make_group_consumer", "make_producer", "partition_count",
-    "partition_for", "wait_all",
+    "partition_for", "reconcile_topics", "wait_all",
 ]
 
 Producer = KafkaProducer
@@ -130,6 +130,59 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], *, timeout: float 
         _wait_for_metadata(admin, [s.name for s in missing], timeout)
     finally:
         admin.close()
+
+
+def reconcile_topics(bootstrap: str, specs: Iterable[TopicSpec], *,
+                     timeout: float = 60.0) -> tuple[list[str], list[str]]:
+    """Make every topic of ``specs`` exist with its partitions and configuration.
+
+    - a missing topic is created;
+    - an existing topic whose configuration differs gets the spec's values (other settings of
+      the topic are left alone);
+    - an existing topic with other partitions than the spec is left as it is and reported:
+      adding partitions would move keys to other partitions, and the stages rely on each key
+      staying where it is.
+
+    Returns (one line per thing done, one line per thing found wrong and left).
+    """
+    specs = list(specs)
+    admin = _admin(bootstrap, timeout)
+    report, wrong = [], []
+    try:
+        existing = set(admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        ensure_topics(bootstrap, missing, timeout=timeout)
+        report += [f"created {s.name} ({s.partitions} partitions"
+                   + "".join(f", {k}={v}" for k, v in sorted(s.config.items())) + ")"
+                   for s in missing]
+        present = [s for s in specs if s.name in existing]
+        if present:
+            described = admin.describe_configs(
+                [ConfigResource("TOPIC", s.name, configs=None) for s in present],
+                config_filter="all")
+        for spec in present:
+            partitions = _partitions(admin, spec.name)
+            if partitions != spec.partitions:
+                wrong.append(f"{spec.name} has {partitions} partitions where {spec.partitions} "
+                             f"are expected; left as it is (recreate it, or keep its count)")
+            now = _config_values(described, spec.name)
+            change = {k: v for k, v in spec.config.items() if now.get(k) != v}
+            if change:
+                admin.alter_configs([ConfigResource("TOPIC", spec.name, configs=change)])
+                report.append(f"updated {spec.name}: " + ", ".join(
+                    f"{k}={v} (was {now.get(k)})" for k, v in sorted(change.items())))
+    finally:
+        admin.close()
+    return report, wrong
+
+
+def _config_values(described: Any, topic: str) -> dict[str, str]:
+    """``{key: value}`` of one topic out of ``describe_configs``'s nested answer."""
+    for resource_type, resources in (described or {}).items():
+        if str(resource_type).lower() == "topic" and topic in resources:
+            return {key: str(entry.get("value") if isinstance(entry, dict) else entry)
+                    for key, entry in resources[topic].items()}
+    return {}
 
 
 def partition_count(bootstrap: str, topic: str, *, timeout: float = 60.0) -> int:

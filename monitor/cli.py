@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry
 
 from monitor import __version__
-from monitor.config import Settings
+from monitor.config import Settings, SettingsError
+from monitor.logs import configure_logging
 from monitor.stories.commands import add_commands as add_story_commands
 from monitor.tagging.commands import add_commands
 from monitor.worker import add_worker_command
@@ -52,8 +53,13 @@ UP_RESTART_MAX_DELAY = 30.0
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
-    _configure_logging(settings.log_level)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"newswatch: bad environment: {exc}", file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_level, settings.log_format,
+                       {"poll": "poller"}.get(args.command or "", args.command or "newswatch"))
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
@@ -71,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     summary = __doc__.splitlines()[0].replace("``", "")
     parser = argparse.ArgumentParser(prog="newswatch", description=summary)
     parser.add_argument("--version", action="version", version=f"newswatch {__version__}")
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
 
     up = sub.add_parser("up", help="run the whole pipeline locally, output to the console")
     up.add_argument("--feeds", type=Path, default=DEFAULT_FEEDS)
@@ -106,18 +112,21 @@ def _parser() -> argparse.ArgumentParser:
                        help="ignore the environment: unset ${VAR} secrets are no error (CI)")
     check.set_defaults(func=_cmd_subscribers_check)
 
+    create = sub.add_parser(
+        "create-topics", help="create (or bring in line) every Kafka topic newswatch uses, with "
+                              "its partitions, retention and compaction; safe to run again")
+    create.add_argument("--timeout", type=float, default=120.0,
+                        help="seconds to wait for Kafka to answer (default: 120)")
+    create.set_defaults(func=_cmd_create_topics)
+
     add_worker_command(sub)
     add_commands(sub)
     add_story_commands(sub)
     return parser
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _configure_logging(level: str, log_format: str, process: str) -> None:
+    configure_logging(level, log_format=log_format, process=process)
     # The Kafka clients narrate every connection, and Faust every service it starts, at INFO;
     # ops need their warnings only (NEWSWATCH_LOG_LEVEL=DEBUG shows everything).
     if level.upper() != "DEBUG":
@@ -131,6 +140,28 @@ def _configure_logging(level: str) -> None:
         # which is backpressure working as meant, logged at WARNING for every pause.
         logging.getLogger("faust.transport.producer").addFilter(
             lambda record: not record.getMessage().startswith("producer buffer full"))
+
+
+def _cmd_create_topics(args: argparse.Namespace, settings: Settings) -> int:
+    """Make the cluster's topics match the catalogue; print what was done (exit 1 if wrong)."""
+    from monitor import bus
+    from monitor.catalogue import kafka_topics
+
+    specs = kafka_topics(settings)
+    try:
+        done, wrong = bus.reconcile_topics(settings.kafka_bootstrap, specs, timeout=args.timeout)
+    except bus.KafkaError as exc:
+        print(f"newswatch create-topics: Kafka at {settings.kafka_bootstrap}: {exc}",
+              file=sys.stderr)
+        return 1
+    for line in done:
+        print(line)
+    for line in wrong:
+        print(f"newswatch create-topics: {line}", file=sys.stderr)
+    if wrong:
+        return 1
+    print(f"{len(specs)} Kafka topics at {settings.kafka_bootstrap} match the catalogue")
+    return 0
 
 
 def _cmd_subscribers_check(args: argparse.Namespace, settings: Settings) -> int:
@@ -246,12 +277,11 @@ async def _run_poller(settings: Settings, feeds: tuple,  # type: ignore[type-arg
                     loop.add_signal_handler(sig, stop.set)
                 log.info("polling %d feeds (this process polls the share Kafka assigns it)",
                          len(feeds))
-                try:
-                    await poller.run_forever(stop)
-                except PollerStalled as exc:
-                    log.error("%s; exiting so that this poller is restarted", exc)
-                    return 1
+                await poller.run_forever(stop)
                 return 0
+            except PollerStalled as exc:
+                log.error("%s; exiting so that this poller is restarted", exc)
+                return 1
             finally:
                 poller.close()
     finally:

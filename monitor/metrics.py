@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-#: Outcomes of one poll of one feed. Fetch failures use ``FetchError.kind``.
+#: Outcomes of one poll of one feed. Fetch failures use ``FetchError.kind``; ``invalid`` is a
+#: request that cannot be made (a bad URL), ``internal`` an unexpected exception (a defect: its
+#: stack trace is logged).
 POLL_OUTCOMES = (
     "ok", "not_modified", "unchanged", "not_a_feed", "publish_error",
     "timeout", "connect", "http_4xx", "http_5xx", "too_large", "too_many_redirects",
-    "rate_limited", "invalid",
+    "rate_limited", "invalid", "internal",
 )
+
+#: The worker's stages, as the ``stage`` label names them.
+WORKER_STAGES = ("tag", "story", "route", "alert")
 
 _LATENCY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 3 * 3600, 12 * 3600, 86400)
 
@@ -60,6 +65,15 @@ class PollerMetrics:
             "1 when owned feeds were due and no poll ended for NEWSWATCH_STALL_AFTER seconds "
             "(the process then exits), else 0.",
             registry=registry)
+        self.state_write_errors = Counter(
+            "newswatch_poller_state_write_errors_total",
+            "Writes of a feed's state (what it has seen, its HTTP validators) that Kafka did not "
+            "accept; the feed's next poll may publish its items again.",
+            ["feed_id"], registry=registry)
+        self.feed_interval = Gauge(
+            "newswatch_poller_feed_interval_seconds",
+            "The feed's configured poll interval (what staleness is measured against).",
+            ["feed_id"], registry=registry)
         self.publish_lag = Histogram(
             "newswatch_poller_published_to_fetched_seconds",
             "From an article's published time to the poll that found it.",
@@ -100,8 +114,22 @@ class TaggerMetrics:
             "the worker then exits to be restarted.", registry=registry)
         self.dead_letters = Counter(
             "newswatch_worker_dead_letters_total",
-            "Messages a stage could not read, written to its dead-letter topic.",
+            "Messages a stage could not read, written to its dead-letter topic, by stage: tag "
+            "(news.articles), story (news.matches), route (news.stories), alert "
+            "(news.alerts.pending).",
             ["stage"], registry=registry)
+        self.consumer_lag = Gauge(
+            "newswatch_worker_consumer_lag_messages",
+            "Messages of this worker's partitions written and not yet committed, by stage "
+            "(as dead_letters); sum over workers for the whole group.",
+            ["stage"], registry=registry)
+        self.ready = Gauge(
+            "newswatch_worker_ready",
+            "1 when the worker holds partitions and is not stalled (what /readyz answers), "
+            "else 0.", registry=registry)
+        for stage in WORKER_STAGES:
+            self.dead_letters.labels(stage)
+            self.consumer_lag.labels(stage)
 
 
 class StoryMetrics:
@@ -152,8 +180,9 @@ class AlertMetrics:
         self.deliveries = Counter(
             "newswatch_alerts_deliveries_total",
             "Messages finished, by channel, watch topic (digest for a digest) and outcome: "
-            "sent (accepted by the channel) or dead (refused for good or failing too long).",
-            ["channel", "topic_id", "outcome"], registry=registry)
+            "sent (accepted by the channel) or dead (refused for good or failing too long), "
+            "and subscriber.",
+            ["channel", "subscriber_id", "topic_id", "outcome"], registry=registry)
         self.retries = Counter(
             "newswatch_alerts_retries_total",
             "Failed attempts that will be tried again, by channel.", ["channel"],

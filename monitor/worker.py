@@ -45,9 +45,10 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from monitor import bus
     from monitor.alerting.subscribers import SubscribersReloader
-    from monitor.app import OUTPUT_TOPICS, create_app
+    from monitor.app import create_app
     from monitor.article import ARTICLE_PARTITIONS
     from monitor.brokerwatch import BrokerWatch
+    from monitor.catalogue import kafka_topics
     from monitor.yamlfile import ConfigErrors
 
     subscribers = None
@@ -64,15 +65,15 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     broker_watch.start()
     worker = create_app(settings, topics_dir=args.topics, web_port=args.web_port,
                         subscribers=subscribers)
-    # The tables' changelogs too, before Faust starts: Faust declares them while its first
-    # rebalance may already be under way, and a table whose changelog the consumer first saw
-    # missing stays "0 partitions" to it, refusing every write until a restart.
-    bus.ensure_topics(settings.kafka_bootstrap, [
-        bus.TopicSpec(settings.topic(name), partitions=ARTICLE_PARTITIONS)
-        for name in ("articles", *OUTPUT_TOPICS)] + [
-        bus.TopicSpec(name, partitions=ARTICLE_PARTITIONS,
-                      config={"cleanup.policy": "compact"})
-        for name in worker.changelog_topics])
+    # Every topic of the catalogue, the tables' changelogs too, before Faust starts: Faust
+    # declares them while its first rebalance may already be under way, and a table whose
+    # changelog the consumer first saw missing stays "0 partitions" to it, refusing every
+    # write until a restart.
+    catalogue = kafka_topics(settings)
+    known = {spec.name for spec in catalogue}
+    bus.ensure_topics(settings.kafka_bootstrap, [*catalogue, *(
+        bus.TopicSpec(name, partitions=ARTICLE_PARTITIONS, config={"cleanup.policy": "compact"})
+        for name in worker.changelog_topics if name not in known)])
     log.info("tagging %s into %s with %d watch topics from %s, alerting %d subscribers; "
              "metrics on http://0.0.0.0:%d/metrics", settings.topic("articles"),
              settings.topic("matches"), len(worker.watch.matcher.watch_topics), args.topics,
@@ -80,8 +81,7 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     # Every agent's input: a stage stuck anywhere stalls the worker as surely as one stuck on
     # articles. They have the same partitions, and Faust assigns them together.
     probe = bus.LagProbe(settings.kafka_bootstrap, group_id=worker.group_id,
-                         topics=(worker.articles_topic, *(settings.topic(t) for t in (
-                             "matches", "stories", "alerts.pending"))))
+                         topics=tuple(worker.stage_of_topic))
     for target in (_probe_lag, _watch_stall):
         threading.Thread(target=_exit_when_done(target), args=(worker, probe),
                          name=target.__name__.strip("_"), daemon=True).start()
@@ -123,6 +123,7 @@ def _probe_lag(worker: Any, probe: Any) -> None:
             probe.close()  # Kafka is away: the stall clock keeps running on what it knew
             continue
         health.observe(positions)
+        _export_lag(worker, positions)
         for (topic, partition), committed in health.stuck(after=_read_again_after(worker)).items():
             log.warning("%s[%d] has had input waiting and its committed offset stuck at %d for "
                         "%.0f s: reading it again from there", topic, partition, committed,
@@ -131,6 +132,17 @@ def _probe_lag(worker: Any, probe: Any) -> None:
         waiting = sum(max(end - committed, 0) for committed, end in positions.values())
         health.set_ready(True, f"partitions {sorted(partitions)} of {worker.articles_topic}; "
                                f"{waiting} messages waiting")
+
+
+def _export_lag(worker: Any, positions: dict[tuple[str, int], tuple[int, int]]) -> None:
+    """Set the lag gauge of each stage from what waits uncommitted in its partitions."""
+    waiting = dict.fromkeys(worker.stage_of_topic.values(), 0)
+    for (topic, _partition), (committed, end) in positions.items():
+        stage = worker.stage_of_topic.get(topic)
+        if stage is not None:
+            waiting[stage] += max(end - committed, 0)
+    for stage, count in waiting.items():
+        worker.metrics.consumer_lag.labels(stage).set(count)
 
 
 def _watch_stall(worker: Any, probe: Any) -> None:

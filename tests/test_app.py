@@ -195,7 +195,7 @@ def test_an_output_the_broker_refuses_is_dead_lettered_with_its_coordinates(
             assert letter["source"]["offset"] >= 0
         assert orjson.loads(letters[1]["value"])["article_id"] == "seoul-edscg-1"
         samples = scrape(port)
-        assert samples['newswatch_worker_dead_letters_total{stage="articles"}'] == 2
+        assert samples['newswatch_worker_dead_letters_total{stage="tag"}'] == 2
         assert samples['newswatch_tagger_articles_total{outcome="tagged"}'] == 3
     assert read_topic(kafka_settings.kafka_bootstrap, kafka_settings.topic("matches")) == []
 

@@ -246,7 +246,8 @@ class AlertDesk:
         futures.append(await self.emit("alerts", sid.encode(), record.to_json()))
         if outcome.status == "dead":
             log.error("alert %s for %s on %s is dead: %s", delivery.key, sid,
-                      delivery.channel_id, outcome.reason)
+                      delivery.channel_id, outcome.reason,
+                      extra={"subscriber_id": sid, "channel": kind})
             futures.append(await self.emit("alerts.dead", sid.encode(), record.to_json()))
         self._count(outcome, kind, topics, now)
         for fut in futures:
@@ -258,7 +259,8 @@ class AlertDesk:
                now: datetime) -> None:
         notice = outcome.delivery.notice
         topic = "digest" if notice.kind == "digest" or not topics else topics[0]
-        self.metrics.deliveries.labels(kind, topic, outcome.status).inc()
+        self.metrics.deliveries.labels(
+            kind, outcome.delivery.subscriber_id, topic, outcome.status).inc()
         if outcome.status != "sent":
             return
         self.metrics.send_duration.labels(kind).observe(outcome.seconds)

@@ -48,6 +48,7 @@ from prometheus_client import CollectorRegistry
 from monitor.alerting.subscribers import Corroboration, SubscribersReloader
 from monitor.app.alerts import Alerting, wire_alerts
 from monitor.article import ARTICLE_PARTITIONS, dead_letter, utcnow
+from monitor.catalogue import worker_app_id
 from monitor.config import Settings
 from monitor.health import StallWatch
 from monitor.metrics import AlertMetrics, StoryMetrics, TaggerMetrics
@@ -111,6 +112,8 @@ class Worker:
     group_id: str
     articles_topic: str
     changelog_topics: tuple[str, ...]
+    #: Each agent's input Kafka topic → its stage, as metric labels name it.
+    stage_of_topic: dict[str, str]
 
 
 def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
@@ -121,7 +124,7 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
     datadir = datadir or settings.cache_dir / "worker-data"
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        f"{settings.topic_namespace}.worker",
+        worker_app_id(settings),
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
         Table=ConfirmedTable,
@@ -151,6 +154,7 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
     health = StallWatch(settings.stall_after)
     # Read at each scrape, so the gauge tells the truth even while the event loop is stuck.
     metrics.stalled.set_function(lambda: 1.0 if health.stalled() else 0.0)
+    metrics.ready.set_function(lambda: 1.0 if health.status()[0] else 0.0)
     assignment = Assignment()
 
     def raw_topic(thing: str) -> Any:
@@ -174,10 +178,12 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
                 offset=message.offset, key=message.key, value=message.value))
 
         def count_letter(event: Event, reason: str) -> None:
-            metrics.dead_letters.labels(dead_topic.removesuffix(".dead")).inc()
+            metrics.dead_letters.labels(stage).inc()
             message = event.message
             log.error("%s message at %s[%d]@%d dead-lettered: %s", stage, message.topic,
-                      message.partition, message.offset, reason)
+                      message.partition, message.offset, reason, extra={
+                          "stage": stage, "partition": message.partition,
+                          "offset": message.offset})
         return letter_for, count_letter
 
     def confirmed(name: str, handle: Handler, dead_topic: str, stage: str,
@@ -401,7 +407,11 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
                   watch=watch,
                   health=health, assignment=assignment, group_id=app.conf.id,
                   articles_topic=settings.topic("articles"), changelog_topics=tuple(
-                      t.changelog_topic.get_topic_name() for t in app.tables.values()))
+                      t.changelog_topic.get_topic_name() for t in app.tables.values()),
+                  stage_of_topic={settings.topic("articles"): "tag",
+                                  settings.topic("matches"): "story",
+                                  settings.topic("stories"): "route",
+                                  settings.topic("alerts.pending"): "alert"})
 
 
 def _corroboration(watch: WatchTopicsReloader, topic_id: str) -> Corroboration | None:

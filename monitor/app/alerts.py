@@ -80,6 +80,7 @@ def wire_alerts(app: faust.App, *, settings: Settings,
     channels = ChannelSet(lambda config: open_channel(
         config, smtp=smtp, console=console, slack_api_url=settings.slack_api_url))
     channels.refresh(subscribers.subscribers)
+    _zero_series(metrics, subscribers.subscribers, channels)
 
     async def emit(thing: str, key: bytes, value: bytes) -> asyncio.Future[Any]:
         return await send(Output(thing, key, value))
@@ -142,6 +143,7 @@ def wire_alerts(app: faust.App, *, settings: Settings,
         if await subscribers.reload_if_changed():
             for stale in channels.refresh(subscribers.subscribers):
                 await stale.aclose()
+            _zero_series(metrics, subscribers.subscribers, channels)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def settle_deliveries(sender: Any, revoked: Any, **kwargs: Any) -> None:
@@ -153,3 +155,18 @@ def wire_alerts(app: faust.App, *, settings: Settings,
         desk.forget()
 
     return Alerting(desk=desk, channels=channels, subscribers=subscribers, metrics=metrics)
+
+
+def _zero_series(metrics: AlertMetrics, subscribers: Subscribers, channels: ChannelSet) -> None:
+    """Give each subscriber's channels and watch topics a zero of each delivery outcome.
+
+    A series that does not exist yet is no zero to ``increase()``: without it the first dead
+    alert of a subscriber would be missed by the delivery alert rule and the dashboards.
+    """
+    for subscriber in subscribers.subscribers:
+        for channel in subscriber.channels:
+            kind = channels.kind(subscriber.id, channel.id)
+            metrics.retries.labels(kind)
+            for topic_id in (*sorted(subscriber.watch), "digest"):
+                for outcome in ("sent", "dead"):
+                    metrics.deliveries.labels(kind, subscriber.id, topic_id, outcome)

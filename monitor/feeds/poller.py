@@ -4,10 +4,14 @@ In: the validated feed list, a :class:`~monitor.feeds.fetch.Fetcher`, the feed o
 state from :mod:`monitor.feeds.state`. Out: one ``news.articles`` message per new article (key
 ``article_id``) and one state record per poll. It must never let one feed stop or delay the
 others: every failure of a feed becomes one log line, one metric sample and a backoff for that
-feed alone. When the process as a whole cannot go on (no assignment after a rebalance, the
+feed alone. An exception nothing expected is a defect, not a verdict on the feed: it is
+counted as outcome ``internal`` and logged with its stack trace. A state write Kafka refuses
+counts in ``state_write_errors`` and leaves the poll's outcome as it was (its articles are
+published). When the process as a whole cannot go on (no assignment after a rebalance, the
 group thread dead, owned feeds due and no poll ending for ``NEWSWATCH_STALL_AFTER`` seconds:
 see :mod:`monitor.feeds.schedule`), :meth:`Poller.run_forever` raises :class:`PollerStalled`
-and the process exits for its supervisor to restart it.
+(:meth:`Poller.run_once` too, for a dead group thread) and the process exits for its
+supervisor to restart it.
 
 One poll of one feed, in order:
 1. fetch with the stored ETag / Last-Modified; 304 → done;
@@ -41,7 +45,7 @@ from monitor.feeds.parse import FeedParseError, parse_feed
 from monitor.feeds.schedule import Schedule
 from monitor.feeds.state import FeedOwnership, FeedState
 from monitor.health import StallWatch
-from monitor.metrics import PollerMetrics
+from monitor.metrics import POLL_OUTCOMES, PollerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,7 @@ class Poller:
     watch: StallWatch | None = None
     rng: random.Random = field(default_factory=random.Random)
     _producer: bus.Producer | None = None
+    _exported_owned: set[str] = field(default_factory=set)
     _slots: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT_POLLS))
 
@@ -84,6 +89,7 @@ class Poller:
         watch = self.watch
         # Read at each scrape, so the gauge tells the truth even if the poll loop is stuck.
         self.metrics.stalled.set_function(lambda: 1.0 if watch.stalled() else 0.0)
+        self._export_feeds()
         self.articles_topic = self.settings.topic("articles")
         bus.ensure_topics(self.settings.kafka_bootstrap, [
             bus.TopicSpec(self.articles_topic, partitions=ARTICLE_PARTITIONS)])
@@ -98,9 +104,13 @@ class Poller:
 
     # -- the two ways to run -----------------------------------------------------------------
     async def run_once(self) -> int:
-        """Poll every owned feed once; return how many articles were published."""
+        """Poll every owned feed once; return how many articles were published.
+
+        Raises :class:`PollerStalled` when the group thread died before the feeds were shared.
+        """
         # Creating news.articles above may have set off a rebalance: take the settled share.
         await asyncio.to_thread(self.ownership.wait_ready, 60.0)
+        self._check_ownership()
         owned = [f for f in self.feeds if self.ownership.owns(f.id)]
         self._export_ownership()
         counts = await asyncio.gather(*(self._guarded_poll(f) for f in owned))
@@ -164,9 +174,12 @@ class Poller:
             try:
                 return await self._poll_unguarded(feed)
             except Exception:
-                # A bug triggered by one feed's content must not stop the other feeds.
-                log.exception("poll failed unexpectedly", extra={"feed_id": feed.id})
-                self.metrics.polls.labels(feed.id, "invalid").inc()
+                # A bug triggered by one feed's content must not stop the other feeds; it is
+                # not the feed's fault either, so it gets its own outcome ("invalid" is a bad
+                # URL) and the stack trace that shows where to fix it.
+                log.exception("feed %s: poll failed unexpectedly", feed.id,
+                              extra={"feed_id": feed.id, "outcome": "internal"})
+                self.metrics.polls.labels(feed.id, "internal").inc()
                 return 0, False, None
 
     async def _poll_unguarded(self, feed: FeedConfig) -> tuple[int, bool, float | None]:
@@ -184,11 +197,11 @@ class Poller:
         self.metrics.fetch_duration.observe(result.elapsed)
         fetched_at = utcnow()
         if result.status == 304:
-            self._succeeded(feed, state, "not_modified")
+            await self._succeeded(feed, state, "not_modified")
             return 0, True, None
         body_hash = hashlib.sha256(result.body).hexdigest()
         if body_hash == state.body_hash:
-            self._succeeded(feed, state.model_copy(update={
+            await self._succeeded(feed, state.model_copy(update={
                 "etag": result.validators.etag, "last_modified": result.validators.last_modified,
             }), "unchanged")
             return 0, True, None
@@ -223,7 +236,7 @@ class Poller:
             self._observe_lag(article.published_at, fetched_at)
             log.info("published %s | %s | %s", feed.id, article.title[:120], article.url,
                      extra={"feed_id": feed.id, "article_id": article.article_id})
-        self._succeeded(feed, state.model_copy(update={
+        await self._succeeded(feed, state.model_copy(update={
             "etag": result.validators.etag,
             "last_modified": result.validators.last_modified,
             "body_hash": body_hash,
@@ -231,9 +244,15 @@ class Poller:
         }), "ok")
         return len(new), True, None
 
-    def _succeeded(self, feed: FeedConfig, state: FeedState, outcome: str) -> None:
+    async def _succeeded(self, feed: FeedConfig, state: FeedState, outcome: str) -> None:
         now = time.time()
-        self.ownership.put(state.model_copy(update={"last_success": now, "failures": 0}))
+        # A refused write is logged by the ownership and only counted here: the poll itself
+        # succeeded (its articles are acknowledged), so its outcome stays. On a thread because
+        # a send blocks for up to the producer's max_block_ms while Kafka has no metadata.
+        errors = self.metrics.state_write_errors.labels(feed.id)
+        await asyncio.to_thread(
+            self.ownership.put, state.model_copy(update={"last_success": now, "failures": 0}),
+            on_failed=lambda _exc: errors.inc())
         self.metrics.polls.labels(feed.id, outcome).inc()
         self.metrics.last_success.labels(feed.id).set(now)
 
@@ -264,7 +283,8 @@ class Poller:
                     watch.progressed()
                     return article
                 watch.progressed()
-            text = await asyncio.to_thread(extract_main_text, page.body, url=page.url)
+            text = await asyncio.to_thread(extract_main_text, page.body, url=page.url,
+                                           content_type=page.content_type)
             if not text or len(text) <= len(article.text):
                 return article
             return article.model_copy(update={"text": text})
@@ -277,6 +297,33 @@ class Poller:
             if lag >= 0:
                 self.metrics.publish_lag.observe(lag)
 
+    def _export_feeds(self) -> None:
+        """Give every feed its interval and a zero in each of its counters.
+
+        A series that does not exist yet is no zero to ``rate()`` or ``increase()``: an alert
+        on, say, publish errors would miss the first error after a start.
+        """
+        for feed in self.feeds:
+            self.metrics.feed_interval.labels(feed.id).set(feed.interval)
+            for outcome in POLL_OUTCOMES:
+                self.metrics.polls.labels(feed.id, outcome)
+            for counter in (self.metrics.items_published, self.metrics.items_seen,
+                            self.metrics.publish_errors, self.metrics.parse_problems,
+                            self.metrics.state_write_errors):
+                counter.labels(feed.id)
+
     def _export_ownership(self) -> None:
         for feed in self.feeds:
-            self.metrics.feed_owned.labels(feed.id).set(1 if self.ownership.owns(feed.id) else 0)
+            owned = self.ownership.owns(feed.id)
+            self.metrics.feed_owned.labels(feed.id).set(1 if owned else 0)
+            if owned and feed.id not in self._exported_owned:
+                # A feed this process just took over (at start, or from another poller): its
+                # last success is the one its state remembers, not "never", or every restart
+                # would show every feed stale until its next poll.
+                last = self.ownership.get(feed.id).last_success
+                if last is not None:
+                    self.metrics.last_success.labels(feed.id).set(last)
+            if owned:
+                self._exported_owned.add(feed.id)
+            else:
+                self._exported_owned.discard(feed.id)

@@ -14,6 +14,15 @@ the group's session timeout. The partition count caps how many pollers can share
 On assignment a poller reads its new partitions from the beginning up to their end offsets
 before it polls any of their feeds; after that it is the only writer of those keys, so it no
 longer applies what it reads back (its in-memory state is newer).
+
+Failures, and who sees them:
+
+- a state write Kafka refuses (at once, or later on the producer's I/O thread) is logged with
+  the feed id and reported to the writer's ``on_failed``; it never raises into the poll, whose
+  articles are already published (the cost is a re-publish after a restart, dropped by the
+  worker as exact duplicates);
+- the group thread ending on an error is logged once with its stack trace; from then on
+  :meth:`FeedOwnership.alive` is False and the poller exits for its supervisor to restart it.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -103,9 +112,14 @@ class FeedOwnership:
     def wait_ready(self, timeout: float = 60.0) -> bool:
         """Block until an assignment is loaded and no rebalance runs; False on timeout."""
         deadline = time.monotonic() + timeout
-        if not self._assigned_once.wait(timeout):
-            return False
+        # Waited for in short steps: a group thread that died will never assign anything, and
+        # the caller should hear so now rather than after the whole timeout.
+        while not self._assigned_once.wait(min(0.2, max(deadline - time.monotonic(), 0))):
+            if not self.alive() or time.monotonic() >= deadline:
+                return False
         while time.monotonic() < deadline:
+            if not self.alive():
+                return False
             with self._lock:
                 if not (self._loading or self._pending or self._rebalancing):
                     return True
@@ -156,20 +170,67 @@ class FeedOwnership:
         with self._lock:
             return self._states.get(feed_id) or FeedState(feed_id=feed_id)
 
-    def put(self, state: FeedState) -> None:
-        """Remember locally and write to Kafka; raises if the write fails."""
+    def put(self, state: FeedState, *,
+            on_failed: Callable[[BaseException], None] | None = None) -> None:
+        """Remember ``state`` here and write it to Kafka without waiting; never raise for Kafka.
+
+        A write can fail at once (no metadata for the topic within the producer's
+        ``max_block_ms``, a closed producer) or later, on the producer's I/O thread (a delivery
+        timeout, a broker refusing the record). Either way it is logged with the feed id and
+        ``on_failed`` is called with the error, possibly on that other thread. The in-memory
+        state is kept regardless, so this process does not publish the feed's items again.
+        """
         with self._lock:
             self._states[state.feed_id] = state
-        self._producer.send(self.topic, key=state.feed_id.encode(), value=state.to_json())
+
+        def failed(exc: BaseException) -> None:
+            log.error("feed %s: writing its state to %s failed: %r; after a restart its items "
+                      "may be published again", state.feed_id, self.topic, exc,
+                      extra={"feed_id": state.feed_id})
+            if on_failed is not None:
+                on_failed(exc)
+
+        try:
+            future = self._producer.send(self.topic, key=state.feed_id.encode(),
+                                         value=state.to_json())
+        except bus.KafkaError as exc:
+            failed(exc)
+            return
+        # Called at once if the send has already failed (kafka-python returns some refusals,
+        # such as a record too large, as a failed future rather than raising).
+        future.add_errback(failed)
 
     def flush(self, timeout: float = 30.0) -> None:
         self._producer.flush(timeout=timeout)
 
     # -- the consumer thread ---------------------------------------------------------------
     def _run(self) -> None:
-        consumer = bus.make_group_consumer(
-            self._settings.kafka_bootstrap, group_id=self._group_id,
-            client_id="newswatch-poller")
+        consumer: bus.GroupConsumer | None = None
+        try:
+            consumer = bus.make_group_consumer(
+                self._settings.kafka_bootstrap, group_id=self._group_id,
+                client_id="newswatch-poller")
+            self._join(consumer)
+            while not self._stop.is_set():
+                batches = consumer.poll(timeout_ms=200)
+                self._start_loading(consumer)
+                for tp, records in batches.items():
+                    if tp.partition in self._loading:
+                        for record in records:
+                            self._apply(record.key, record.value)
+                self._check_loaded(consumer)
+        except Exception:
+            # Logged here, with its stack trace, and not raised again: a re-raise would only
+            # print the same trace a second time. The poll loop sees alive() turn False and
+            # exits, so the supervisor restarts this poller.
+            log.exception("feed ownership loop failed; this poller stops polling")
+            with self._lock:
+                self._loaded.clear()
+        finally:
+            if consumer is not None:
+                consumer.close()
+
+    def _join(self, consumer: bus.GroupConsumer) -> None:
         consumer.subscribe([self.topic], listener=bus.RebalanceListener(
             on_assigned=self._assigned, on_revoked=self._revoked))
         # Know the topic's partitions before joining: a group leader whose metadata lacks the
@@ -181,22 +242,6 @@ class FeedOwnership:
         deadline = time.monotonic() + 60
         while self.topic not in consumer.topics() and time.monotonic() < deadline:
             time.sleep(0.1)
-        try:
-            while not self._stop.is_set():
-                batches = consumer.poll(timeout_ms=200)
-                self._start_loading(consumer)
-                for tp, records in batches.items():
-                    if tp.partition in self._loading:
-                        for record in records:
-                            self._apply(record.key, record.value)
-                self._check_loaded(consumer)
-        except Exception:
-            log.exception("feed ownership loop failed; this poller stops polling")
-            with self._lock:
-                self._loaded.clear()
-            raise
-        finally:
-            consumer.close()
 
     def _assigned(self, partitions: list[int]) -> None:
         # Called on the client's network thread, where no blocking call is allowed: the

@@ -26,7 +26,15 @@ class WatchTopicsReloader:
         self.metrics = metrics
         self.matcher = Matcher.from_dir(directory)
         self._fingerprint = _fingerprint(directory)
-        metrics.watch_topics.set(len(self.matcher.watch_topics))
+        self._export(self.matcher)
+        for outcome in ("ok", "error"):
+            metrics.reloads.labels(outcome)
+
+    def _export(self, matcher: Matcher) -> None:
+        """Count the watch topics, and give each a zero of matches (a zero, not no series)."""
+        self.metrics.watch_topics.set(len(matcher.watch_topics))
+        for topic in matcher.watch_topics:
+            self.metrics.matches.labels(topic.id)
 
     async def reload_if_changed(self) -> bool:
         fingerprint = _fingerprint(self.directory)
@@ -42,7 +50,7 @@ class WatchTopicsReloader:
             return False
         self.matcher = matcher
         self.metrics.reloads.labels("ok").inc()
-        self.metrics.watch_topics.set(len(matcher.watch_topics))
+        self._export(matcher)
         log.info("reloaded %d watch topics from %s", len(matcher.watch_topics), self.directory)
         return True
 

@@ -231,7 +231,7 @@ def test_one_event_from_two_outlets_gives_one_alert_per_channel_then_a_threaded_
     assert b"xoxb-test-token" not in everything and b"/hooks/" not in everything
     assert "xoxb-test-token" not in log.read_text()
     assert samples['newswatch_alerts_deliveries_total{channel="slack",outcome="dead",'
-                   'topic_id="korea-extended-deterrence"}'] == 1
+                   'subscriber_id="refused",topic_id="korea-extended-deterrence"}'] == 1
     assert samples['newswatch_alerts_retries_total{channel="slack"}'] >= 1
 
 

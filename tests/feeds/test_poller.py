@@ -7,7 +7,9 @@ process, the way ops run it, except where a test reads the poller's metrics in-p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
+import logging
 import os
 import signal
 import subprocess
@@ -15,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -26,12 +28,13 @@ from prometheus_client import CollectorRegistry
 
 from monitor import bus
 from monitor.config import Settings
+from monitor.feeds import poller as poller_module
 from monitor.feeds.feedlist import FeedConfig
 from monitor.feeds.fetch import Fetcher
 from monitor.feeds.poller import Poller, PollerStalled
 from monitor.feeds.state import STATE_PARTITIONS, FeedOwnership
 from monitor.health import StallWatch
-from monitor.metrics import PollerMetrics
+from monitor.metrics import POLL_OUTCOMES, PollerMetrics
 from tests.httpserver import HTTPServer, Reply
 from tests.kafkaread import read_topic
 from tests.metricsread import free_port, scrape
@@ -76,6 +79,25 @@ def poll_once(settings: Settings, feeds_file: Path) -> subprocess.CompletedProce
 def articles_on(settings: Settings) -> list[dict[str, object]]:
     return [orjson.loads(r.value) for r in read_topic(settings.kafka_bootstrap,
                                                        settings.topic("articles"))]
+
+
+@contextlib.asynccontextmanager
+async def running_poller(settings: Settings, feeds: list[FeedConfig],
+                         registry: CollectorRegistry) -> AsyncIterator[Poller]:
+    """An in-process poller holding every feed (the only member of its group), closed after."""
+    ownership = FeedOwnership(settings)
+    ownership.start()
+    try:
+        assert ownership.wait_ready(60)
+        async with Fetcher(user_agent="newswatch-test/1") as fetcher:
+            poller = Poller(settings=settings, feeds=feeds, fetcher=fetcher,
+                            ownership=ownership, metrics=PollerMetrics(registry))
+            try:
+                yield poller
+            finally:
+                poller.close()
+    finally:
+        ownership.close()
 
 
 @pytest.fixture
@@ -236,10 +258,11 @@ async def test_broken_feeds_each_give_a_metric_and_never_hold_up_the_good_one(
         ownership.close()
 
     def polls(feed_id: str) -> dict[str, float]:
+        # Every outcome's series exists from the start at 0: keep the ones that happened.
         return {s.labels["outcome"]: s.value
                 for metric in registry.collect() if metric.name == "newswatch_poller_polls"
                 for s in metric.samples
-                if s.name.endswith("_total") and s.labels["feed_id"] == feed_id}
+                if s.name.endswith("_total") and s.labels["feed_id"] == feed_id and s.value}
 
     assert polls("good") == {"ok": 1.0}
     assert polls("slow") == {"timeout": 1.0}
@@ -402,3 +425,175 @@ def _get(url: str) -> tuple[int, str] | None:
                 return exc.code, exc.read().decode().strip()
     except (OSError, http.client.HTTPException):
         return None
+
+
+async def test_every_feed_exports_its_interval_and_zero_counters_before_its_first_poll(
+        kafka_settings: Settings) -> None:
+    feeds = [FeedConfig(id="fast", url="https://fast.example.org/rss", outlet="Fast",
+                        interval=30.0),
+             FeedConfig(id="slow", url="https://slow.example.org/rss", outlet="Slow")]
+    registry = CollectorRegistry()
+    ownership = FeedOwnership(kafka_settings)  # never started: nothing is polled
+    try:
+        async with Fetcher(user_agent="newswatch-test/1") as fetcher:
+            poller = Poller(settings=kafka_settings, feeds=feeds, fetcher=fetcher,
+                            ownership=ownership, metrics=PollerMetrics(registry))
+            poller.close()
+    finally:
+        ownership.close()
+
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert sample("newswatch_poller_feed_interval_seconds", feed_id="fast") == 30.0
+    assert sample("newswatch_poller_feed_interval_seconds", feed_id="slow") == 300.0
+    for feed_id in ("fast", "slow"):
+        for outcome in POLL_OUTCOMES:
+            assert sample("newswatch_poller_polls_total", feed_id=feed_id, outcome=outcome) == 0
+        for counter in ("items_published", "publish_errors", "state_write_errors"):
+            assert sample(f"newswatch_poller_{counter}_total", feed_id=feed_id) == 0, counter
+
+
+async def test_an_unexpected_exception_is_outcome_internal_with_its_stack_trace_logged(
+        kafka_settings: Settings, server: HTTPServer, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    real_normalize = poller_module.normalize_feed
+
+    def normalize_with_a_bug(*args: object, feed: FeedConfig, **kwargs: object) -> object:
+        if feed.id == "buggy":
+            raise KeyError("title")
+        return real_normalize(*args, feed=feed, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(poller_module, "normalize_feed", normalize_with_a_bug)
+    server.route("/good.xml", body=rss("good", [("one", "Council renews Libya measures")]))
+    server.route("/buggy.xml", body=rss("buggy", [("two", "Ports reopen")]))
+    feeds = [FeedConfig(id=name, url=server.url(f"/{name}.xml"), outlet=name)
+             for name in ("good", "buggy")]
+    registry = CollectorRegistry()
+    async with running_poller(kafka_settings, feeds, registry) as poller:
+        assert await poller.run_once() == 1
+
+    def polls(feed_id: str, outcome: str) -> float | None:
+        return registry.get_sample_value("newswatch_poller_polls_total",
+                                         {"feed_id": feed_id, "outcome": outcome})
+
+    assert polls("buggy", "internal") == 1
+    assert polls("buggy", "invalid") == 0
+    assert polls("good", "ok") == 1
+    [record] = [r for r in caplog.records if r.name == "monitor.feeds.poller"
+                and r.levelno >= logging.ERROR]
+    assert record.getMessage() == "feed buggy: poll failed unexpectedly"
+    assert getattr(record, "feed_id", None) == "buggy"
+    assert record.exc_info is not None and record.exc_info[0] is KeyError
+    assert [a["feed_id"] for a in articles_on(kafka_settings)] == ["good"]
+
+
+async def test_a_state_write_kafka_refuses_is_counted_and_logged_and_the_articles_stay(
+        kafka_settings: Settings, server: HTTPServer, caplog: pytest.LogCaptureFixture) -> None:
+    # The broker refuses every record of this state topic as too large: the write fails on
+    # the producer's I/O thread, after the poll has published its articles.
+    bus.ensure_topics(kafka_settings.kafka_bootstrap, [bus.TopicSpec(
+        kafka_settings.topic("poller.state"), partitions=STATE_PARTITIONS,
+        config={"cleanup.policy": "compact", "max.message.bytes": "100"})])
+    server.route("/good.xml", body=rss("good", [("one", "Council renews Libya measures"),
+                                                ("two", "Ports reopen")]))
+    feeds = [FeedConfig(id="good", url=server.url("/good.xml"), outlet="good")]
+    registry = CollectorRegistry()
+    async with running_poller(kafka_settings, feeds, registry) as poller:
+        assert await poller.run_once() == 2
+        poller.ownership.flush()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not registry.get_sample_value(
+                "newswatch_poller_state_write_errors_total", {"feed_id": "good"}):
+            await asyncio.sleep(0.05)
+        # Still this process remembers what it published: a second poll adds nothing.
+        assert await poller.run_once() == 0
+
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert sample("newswatch_poller_state_write_errors_total", feed_id="good") == 2
+    assert sample("newswatch_poller_polls_total", feed_id="good", outcome="ok") == 1
+    assert sample("newswatch_poller_polls_total", feed_id="good", outcome="unchanged") == 1
+    assert sample("newswatch_poller_polls_total", feed_id="good", outcome="internal") == 0
+    assert sample("newswatch_poller_items_published_total", feed_id="good") == 2
+    assert sorted(a["title"] for a in articles_on(kafka_settings)) == [
+        "Council renews Libya measures", "Ports reopen"]
+    refused = [r for r in caplog.records if r.name == "monitor.feeds.state"
+               and r.levelno >= logging.ERROR]
+    assert len(refused) == 2
+    assert all(getattr(r, "feed_id", None) == "good" for r in refused)
+    assert refused[0].getMessage().startswith(
+        f"feed good: writing its state to {kafka_settings.topic('poller.state')} failed: ")
+
+
+# Run as the child process: the group thread's consumer breaks once the marker file exists.
+_BREAK_THE_GROUP_THREAD = """
+import pathlib, sys
+from monitor import cli
+from monitor.feeds import state
+
+marker = pathlib.Path(sys.argv[1])
+check_loaded = state.FeedOwnership._check_loaded
+
+def check_loaded_until_broken(self, consumer):
+    if marker.exists():
+        raise RuntimeError("the group consumer broke")
+    check_loaded(self, consumer)
+
+state.FeedOwnership._check_loaded = check_loaded_until_broken
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+def test_a_poller_whose_group_thread_dies_exits_with_status_1(
+        kafka_settings: Settings, server: HTTPServer, tmp_path: Path) -> None:
+    server.route("/good.xml", body=rss("good", [("one", "Council renews Libya measures")]))
+    feeds = write_feeds(tmp_path / "feeds.yaml", [("good", server.url("/good.xml"))],
+                        interval="1s")
+    marker = tmp_path / "break"
+    log_path = tmp_path / "poller.log"
+    with log_path.open("w") as log:
+        poller = subprocess.Popen(
+            [sys.executable, "-c", _BREAK_THE_GROUP_THREAD, str(marker), "poll", "--feeds",
+             str(feeds)], env=poller_env(kafka_settings), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 90
+            while not server.requests_to("/good.xml") and time.monotonic() < deadline:
+                assert poller.poll() is None, log_path.read_text()[-3000:]
+                time.sleep(0.1)
+            assert server.requests_to("/good.xml"), log_path.read_text()[-3000:]
+            marker.touch()
+            code = poller.wait(timeout=60)
+        finally:
+            if poller.poll() is None:
+                poller.kill()
+    output = log_path.read_text()
+    assert code == 1, output[-3000:]
+    assert "feed ownership loop failed; this poller stops polling" in output
+    # The stack trace is logged once, not again by the thread's own exception hook.
+    assert output.count("RuntimeError: the group consumer broke") == 1, output[-3000:]
+    [line] = [line for line in output.splitlines() if "exiting so that" in line]
+    assert line.endswith(" ERROR   monitor: the Kafka group thread stopped; exiting so that "
+                         "this poller is restarted"), line
+
+
+async def test_a_restarted_poller_shows_when_each_feed_last_worked_even_if_it_fails_now(
+        kafka_settings: Settings, server: HTTPServer, tmp_path: Path) -> None:
+    server.route("/seoul.xml", body=rss("seoul", [("edscg", "Allies meet in Seoul")]))
+    before = time.time()
+    poll_once(kafka_settings, write_feeds(tmp_path / "feeds.yaml",
+                                          [("seoul", server.url("/seoul.xml"))]))
+    after = time.time()
+    server.route("/seoul.xml", status=500)
+
+    registry = CollectorRegistry()
+    feeds = [FeedConfig(id="seoul", url=server.url("/seoul.xml"), outlet="Seoul")]
+    async with running_poller(kafka_settings, feeds, registry) as poller:
+        await poller.run_once()
+
+    assert registry.get_sample_value("newswatch_poller_polls_total",
+                                     {"feed_id": "seoul", "outcome": "http_5xx"}) == 1
+    last = registry.get_sample_value("newswatch_poller_last_success_timestamp_seconds",
+                                     {"feed_id": "seoul"})
+    assert last is not None and before <= last <= after
