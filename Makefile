@@ -6,7 +6,7 @@ FEEDS  ?= deploy/feeds.yaml
 TOPICS ?= topics
 SUBSCRIBERS ?= deploy/subscribers.console.yaml
 
-.PHONY: help run test test-unit lint bench lock clean
+.PHONY: help run test test-unit lint bench lock clean tools
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -23,8 +23,11 @@ install: $(BIN)/.installed ## create .venv and install newswatch with its locked
 run: $(BIN)/.installed ## run the pipeline locally (FEEDS=file TOPICS=dir SUBSCRIBERS=file; starts Kafka unless NEWSWATCH_KAFKA_BOOTSTRAP is set)
 	$(BIN)/newswatch up --feeds $(FEEDS) --topics $(TOPICS) --subscribers $(SUBSCRIBERS)
 
-test: $(BIN)/.installed ## run the whole test suite against a real local Kafka broker
+test: $(BIN)/.installed tools ## run the whole test suite against a real local Kafka broker and Prometheus
 	$(BIN)/python -m pytest
+
+tools: ## install what the deployment tests run: prometheus, promtool, kustomize, check-jsonschema, kubernetes-validate
+	PYTHON=$(PYTHON) tools/install
 
 test-unit: $(BIN)/.installed ## only the fast tests that need no broker
 	$(BIN)/python -m pytest -m 'not kafka and not e2e and not chaos'
