@@ -1,8 +1,12 @@
-"""Precision and recall of the shipped watch topics on the labelled evaluation set.
+"""Precision and recall of the shipped watch topics on two labelled evaluation sets.
 
-``testdata/labelled.jsonl`` holds one article per line: ``{"id", "language", "title", "text",
-"labels": [watch topic ids], "note"}``. The floors below are what the shipped topics reach;
-raise them when the topics improve, never lower them to let a change pass.
+Both hold one article per line: ``{"id", "language", "title", "text", "labels": [watch topic
+ids], "note"}``. ``testdata/labelled.jsonl`` is full news reports in ten languages;
+``testdata/labelled_styles.jsonl`` is other shapes of the same news in twenty languages: short
+wire items, bare headlines, machine-translated phrasing, reposts wrapped in cookie banners and
+share links, and official press releases, with hard negatives for every watch topic. The floors
+below are what the shipped topics reach; raise them when the topics improve, never lower them
+to let a change pass.
 """
 
 from __future__ import annotations
@@ -17,13 +21,25 @@ from monitor.tagging.match import Matcher
 
 TESTDATA = Path(__file__).parent / "testdata"
 LABELLED = TESTDATA / "labelled.jsonl"
+STYLES = TESTDATA / "labelled_styles.jsonl"
 SHIPPED = Path(__file__).parents[2] / "topics"
 
 # watch topic -> (precision floor, recall floor)
 FLOORS = {
     "nk-russia-arms": (0.97, 0.96),
-    "unsc-sanctions": (0.99, 0.95),
+    "unsc-sanctions": (0.99, 0.97),
     "korea-extended-deterrence": (0.99, 0.99),
+    "iran-russia-drones": (0.90, 0.99),
+    "nk-missile-launches": (0.81, 0.99),
+}
+# unsc-sanctions needs the title or two sentences, so one-sentence wire items and press
+# releases without a headline stay below the other topics' recall.
+STYLES_FLOORS = {
+    "nk-russia-arms": (0.99, 0.97),
+    "unsc-sanctions": (0.99, 0.72),
+    "korea-extended-deterrence": (0.99, 0.99),
+    "iran-russia-drones": (0.99, 0.95),
+    "nk-missile-launches": (0.99, 0.99),
 }
 
 
@@ -50,11 +66,10 @@ def score(matcher: Matcher, articles: list[dict[str, object]]) -> dict[str, tupl
     return {k: (v[0], v[1], v[2]) for k, v in counts.items()}
 
 
-def test_precision_and_recall_on_the_labelled_set(matcher: Matcher) -> None:
-    if not LABELLED.exists():
-        pytest.skip("tests/tagging/testdata/labelled.jsonl is not there")
-    articles = [orjson.loads(line) for line in LABELLED.read_bytes().splitlines()
-                if line.strip()]
+def assert_floors(matcher: Matcher, path: Path,
+                  floors: dict[str, tuple[float, float]]) -> None:
+    """Score the articles of ``path`` and check each watch topic against its floors."""
+    articles = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
     counts = score(matcher, articles)
     print(f"\n{len(articles)} labelled articles")
     print(f"{'watch topic':28} {'tp':>4} {'fp':>4} {'fn':>4} {'precision':>9} {'recall':>7}")
@@ -64,10 +79,29 @@ def test_precision_and_recall_on_the_labelled_set(matcher: Matcher) -> None:
         recall = tp / (tp + fn) if tp + fn else 1.0
         results[topic_id] = (precision, recall)
         print(f"{topic_id:28} {tp:>4} {fp:>4} {fn:>4} {precision:>9.2f} {recall:>7.2f}")
-    for topic_id, (min_precision, min_recall) in FLOORS.items():
+    for topic_id, (min_precision, min_recall) in floors.items():
         precision, recall = results[topic_id]
         assert precision >= min_precision, (topic_id, "precision", precision)
         assert recall >= min_recall, (topic_id, "recall", recall)
+
+
+def test_precision_and_recall_on_the_labelled_set(matcher: Matcher) -> None:
+    if not LABELLED.exists():
+        pytest.skip("tests/tagging/testdata/labelled.jsonl is not there")
+    assert_floors(matcher, LABELLED, FLOORS)
+
+
+def test_precision_and_recall_on_wire_items_headlines_and_press_releases(
+        matcher: Matcher) -> None:
+    assert_floors(matcher, STYLES, STYLES_FLOORS)
+
+
+def test_styles_set_covers_twenty_languages_and_every_watch_topic(matcher: Matcher) -> None:
+    articles = [orjson.loads(line) for line in STYLES.read_bytes().splitlines() if line.strip()]
+    assert len(articles) >= 150
+    assert len({a["language"] for a in articles}) >= 20
+    labelled = {t for a in articles for t in a["labels"]}
+    assert labelled == {t.id for t in matcher.watch_topics}
 
 
 @pytest.mark.parametrize("name", ["seed_paraphrase_en.txt", "seed_paraphrase_ar_wire.txt"])
