@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "GroupConsumer", "KafkaError", "LagProbe", "Producer", "RebalanceListener", "TopicPartition",
     "TopicSpec", "ensure_topics", "make_group_consumer", "make_producer", "partition_count",
-    "partition_for", "reconcile_topics", "wait_all",
+    "partition_for", "read_since", "reconcile_topics", "wait_all",
 ]
 
 Producer = KafkaProducer
@@ -199,6 +199,55 @@ def wait_all(futures: Iterable[Any], *, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     for future in futures:
         future.get(timeout=max(deadline - time.monotonic(), 0.1))
+
+
+def read_since(bootstrap: str, topic: str, since_ms: int, *, timeout: float = 60.0
+               ) -> tuple[int, Iterator[tuple[int, int, int, bytes | None]]]:
+    """Read ``topic`` from the first record at or after ``since_ms`` to its end offsets now.
+
+    Return how many records that is and an iterator of ``(partition, offset, timestamp_ms,
+    value)``, partition by partition in offset order. The consumer has no group and never
+    commits, so no group's position moves (a live worker is undisturbed). Records produced
+    after the call are not read. Raise :class:`KafkaError` when the broker cannot be
+    reached, or stops answering for ``timeout`` seconds while records are still due.
+    """
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None,
+                             client_id="newswatch-backtest", enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p)
+               for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        ends = consumer.end_offsets(tps) if tps else {}
+        found = consumer.offsets_for_times({tp: since_ms for tp in tps}) if tps else {}
+        # No record at or after since_ms in a partition: nothing to read there.
+        spans = {tp: (found[tp].offset if found.get(tp) is not None else ends[tp], ends[tp])
+                 for tp in tps}
+        spans = {tp: span for tp, span in spans.items() if span[0] < span[1]}
+    except BaseException:
+        consumer.close()
+        raise
+
+    def records() -> Iterator[tuple[int, int, int, bytes | None]]:
+        try:
+            for tp, (start, end) in spans.items():
+                consumer.assign([tp])
+                consumer.seek(tp, start)
+                deadline = time.monotonic() + timeout
+                # The position, not the last offset read: offsets may have gaps.
+                while (position := consumer.position(tp)) < end:
+                    batch = consumer.poll(timeout_ms=500).get(tp, [])
+                    if batch:
+                        deadline = time.monotonic() + timeout
+                    elif time.monotonic() > deadline:
+                        raise KafkaError(f"no records from {topic}[{tp.partition}] at offset "
+                                         f"{position} for {timeout:g} s")
+                    for record in batch:
+                        if record.offset >= end:
+                            break
+                        yield tp.partition, record.offset, record.timestamp, record.value
+        finally:
+            consumer.close()
+
+    return sum(end - start for start, end in spans.values()), records()
 
 
 def _admin(bootstrap: str, timeout: float) -> KafkaAdminClient:

@@ -1,4 +1,4 @@
-"""The analysts' commands: ``newswatch topics check|explain`` and ``newswatch tag``.
+"""The analysts' commands: ``newswatch topics check|explain``, ``tag`` and ``backtest``.
 
 In: command-line arguments, watch-topic files, articles from a file or standard input. Out:
 reports on standard output, errors on standard error, an exit code (0 fine, 1 something to
@@ -8,12 +8,16 @@ reads files other than YAML or prints.
     newswatch topics check [DIR]                 # validate; run each topic's examples
     newswatch topics explain TOPIC FILE|-        # why an article does (not) match
     newswatch tag --input F.jsonl [--output F|-] [--topics DIR]
+    newswatch backtest [--topics DIR] [--against DIR] (--input F.jsonl | --from-kafka
+                       --since 7d) [--json] [--html FILE] [--topic ID ...] [--limit N]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -59,6 +63,31 @@ def add_commands(subparsers: Any) -> None:
     tag.add_argument("--topics", type=Path, default=DEFAULT_TOPICS,
                      help="watch-topic directory (default: topics)")
     tag.set_defaults(func=run_tag)
+
+    backtest = subparsers.add_parser(
+        "backtest", help="run watch topics over past articles: matches, stories, precision "
+                         "and recall with labels, what an edit gains and loses")
+    backtest.add_argument("--topics", type=Path, default=DEFAULT_TOPICS,
+                          help="watch topics to test (default: topics)")
+    backtest.add_argument("--against", type=Path, default=None, metavar="DIR",
+                          help="another version to compare with: articles gained and lost")
+    source = backtest.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", type=Path, metavar="F.jsonl",
+                        help="one JSON article per line, as for tag, with optional labels; "
+                             "- for standard input")
+    source.add_argument("--from-kafka", action="store_true",
+                        help="read the articles Kafka holds since --since (no consumer group)")
+    backtest.add_argument("--since", help="with --from-kafka: 30m, 12h, 7d or an ISO date")
+    backtest.add_argument("--json", action="store_true", help="print JSON, not a table")
+    backtest.add_argument("--html", type=Path, metavar="FILE",
+                          help="also write a self-contained HTML report to FILE")
+    backtest.add_argument("--topic", action="append", default=[], metavar="ID",
+                          help="report this watch topic only (repeatable)")
+    backtest.add_argument("--limit", type=int, default=None, metavar="N",
+                          help="read only the first N articles")
+    backtest.add_argument("--no-stories", action="store_true",
+                          help="skip folding matches into stories (the slow part)")
+    backtest.set_defaults(func=run_backtest)
 
 
 def _usage(parser: argparse.ArgumentParser) -> Any:
@@ -254,3 +283,95 @@ def tag_line(matcher: Matcher, line: bytes) -> bytes:
         {"topic": m.topic_id, "severity": m.severity, "score": m.score,
          "evidence": [e.to_dict() for e in m.evidence],
          "sentences": m.to_dict()["sentences"]} for m in matches]})
+
+
+# --- backtest -------------------------------------------------------------------------------
+
+
+def run_backtest(args: argparse.Namespace, settings: object = None) -> int:
+    """Backtest watch topics over a file or Kafka; print the report (logic in ``backtest``)."""
+    from monitor.config import Settings
+    from monitor.tagging import backtest, backtest_report, backtest_source
+
+    current = _load_for_use(args.topics)
+    against = _load_for_use(args.against) if args.against is not None else None
+    if current is None or (args.against is not None and against is None):
+        return 2
+    known = {t.id for m in (current, against) if m is not None for t in m.watch_topics}
+    missing = [tid for tid in args.topic if tid not in known]
+    if missing:
+        print(f"newswatch: no watch topic {', '.join(map(repr, missing))} in {args.topics}"
+              + (f" or {args.against}" if args.against else ""), file=sys.stderr)
+        return 1
+    if args.limit is not None and args.limit < 1:
+        print("newswatch: --limit must be a positive number of articles", file=sys.stderr)
+        return 1
+    config = settings if isinstance(settings, Settings) else Settings.from_env()
+    kafka_errors: tuple[type[Exception], ...] = ()
+    if args.from_kafka:
+        from monitor.bus import KafkaError  # kafka-python is slow to import: only when used
+        kafka_errors = (KafkaError,)
+    try:
+        if args.from_kafka:
+            if not args.since:
+                print("newswatch: --from-kafka needs --since (30m, 12h, 7d or an ISO date)",
+                      file=sys.stderr)
+                return 1
+            since = backtest_source.parse_since(args.since, datetime.now(UTC))
+            source = backtest_source.read_kafka(config.kafka_bootstrap,
+                                                config.topic("articles"), since)
+        else:
+            source = backtest_source.read_file(args.input)
+    except ValueError as exc:
+        print(f"newswatch: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"newswatch: cannot read {args.input}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except kafka_errors as exc:
+        print(f"newswatch: cannot read Kafka at {config.kafka_bootstrap}: {exc}",
+              file=sys.stderr)
+        return 1
+
+    started = time.monotonic()
+
+    def progress(count: int) -> None:
+        elapsed = time.monotonic() - started
+        done = source.done()
+        eta = (f", about {elapsed * (1 - done) / done:.0f} s to go"
+               if done and 0 < done < 1 else "")
+        print(f"backtest: {count:,} articles, {count / elapsed:,.0f}/s{eta}", file=sys.stderr)
+
+    def bad(item: backtest.Bad) -> None:
+        print(f"{item.where}: {item.reason}", file=sys.stderr)
+
+    try:
+        result = backtest.backtest(
+            source.items, backtest.Version(str(args.topics), current),
+            backtest.Version(str(args.against), against) if against is not None else None,
+            topics=args.topic, limit=args.limit,
+            cap=backtest_report.REPORT_CAP if args.json or args.html
+            else backtest_report.TABLE_CAP,
+            stories=not args.no_stories, window=timedelta(hours=config.story_window_hours),
+            processes=backtest.usable_processes(), on_bad=bad, on_progress=progress)
+    except kafka_errors as exc:
+        print(f"newswatch: reading Kafka at {config.kafka_bootstrap} failed: {exc}",
+              file=sys.stderr)
+        return 1
+    if result.bad:
+        print(f"newswatch: {result.bad} unreadable article{'s' if result.bad != 1 else ''} "
+              "skipped", file=sys.stderr)
+    if result.unknown_labels:
+        print(f"newswatch: labels name unknown watch topics: "
+              f"{', '.join(result.unknown_labels)}", file=sys.stderr)
+    if not result.articles:
+        print("newswatch: no article to backtest", file=sys.stderr)
+        return 1
+    if args.html:
+        args.html.write_text(backtest_report.render_html(result), encoding="utf-8")
+    if args.json:
+        sys.stdout.buffer.write(backtest_report.to_json(result) + b"\n")
+        sys.stdout.buffer.flush()
+    else:
+        sys.stdout.write(backtest_report.render_table(result))
+    return 0
