@@ -150,7 +150,7 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
     setup_prometheus_sensors(app, registry=registry, name_prefix="newswatch_worker_faust")
     metrics = TaggerMetrics(registry)
     story_metrics = StoryMetrics(registry)
-    watch = WatchTopicsReloader(topics_dir, metrics)
+    watch = WatchTopicsReloader(topics_dir, metrics, cache_dir=settings.cache_dir)
     health = StallWatch(settings.stall_after)
     # Read at each scrape, so the gauge tells the truth even while the event loop is stuck.
     metrics.stalled.set_function(lambda: 1.0 if health.stalled() else 0.0)

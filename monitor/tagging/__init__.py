@@ -2,7 +2,10 @@
 
 - ``text``: normalization shared by terms and articles; sentences and paragraphs with offsets.
 - ``rules``: ``topics/*.yaml`` and ``topics/entities/*.yaml`` → validated :class:`WatchTopic`.
-- ``match``: one automaton for all watch topics → :class:`TopicMatch` with evidence.
+- ``match``: :class:`Matcher`, the façade: article → :class:`TopicMatch` with evidence, by way
+  of ``index`` (compile), ``scan`` (probe hits), ``windows`` (sentences, paragraphs, runs of
+  words), ``evaluate`` (candidates, rule semantics) and ``explain``; ``indexcache`` keeps the
+  compiled index between starts; ``scripts`` is the one table of Unicode scripts.
 - ``commands``: ``newswatch topics check|explain`` and ``newswatch tag``.
 - ``stage``: one ``news.articles`` message in, its ``news.matches`` messages out.
 """

@@ -21,10 +21,13 @@ log = logging.getLogger(__name__)
 class WatchTopicsReloader:
     """Holds the current matcher; recompiles it when ``topics/`` changes."""
 
-    def __init__(self, directory: Path, metrics: TaggerMetrics) -> None:
+    def __init__(self, directory: Path, metrics: TaggerMetrics,
+                 cache_dir: Path | None = None) -> None:
         self.directory = directory
         self.metrics = metrics
-        self.matcher = Matcher.from_dir(directory)
+        # The compiled index is kept there between starts (see ``indexcache``).
+        self.cache_dir = cache_dir
+        self.matcher = Matcher.from_dir(directory, cache_dir=cache_dir)
         self._fingerprint = _fingerprint(directory)
         self._export(self.matcher)
         for outcome in ("ok", "error"):
@@ -42,7 +45,8 @@ class WatchTopicsReloader:
             return False
         self._fingerprint = fingerprint
         try:
-            matcher = await asyncio.to_thread(Matcher.from_dir, self.directory)
+            matcher = await asyncio.to_thread(Matcher.from_dir, self.directory,
+                                              cache_dir=self.cache_dir)
         except (ConfigError, ConfigErrors) as exc:
             self.metrics.reloads.labels("error").inc()
             log.error("watch topics in %s not reloaded, keeping the previous ones:\n%s",

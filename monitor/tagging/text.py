@@ -40,6 +40,8 @@ from functools import lru_cache
 from itertools import product
 from operator import methodcaller
 
+from monitor.tagging.scripts import CJK, script_class
+
 # Apostrophe look-alikes; they become "'" first so that the possessive rule sees one character.
 _APOSTROPHES = frozenset("'\u2018\u2019\u201b\u02bc\u02b9\u0060\u00b4\u2032\uff07")
 _ARABIC_LETTERS = {
@@ -107,20 +109,8 @@ for _code in range(128):  # ASCII folds one to one: offset mapping skips ASCII t
 # spaces becomes one. Both patterns start with a literal, which the regex engine finds fast.
 _APOSTROPHE = re.compile(r"'(?:s(?!\w))?")
 _SPACES = re.compile("  +")
-_CJK = "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff" \
-       "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ffff"
-_HAS_CJK = re.compile(f"[{_CJK}]")
-_CJK_EDGE = re.compile(f"(?<=[{_CJK}])(?=[^\\W{_CJK}])|(?<=[^\\W{_CJK}])(?=[{_CJK}])")
-_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
-
-
-def script_class(ch: str) -> str:
-    """Return ``"cjk"`` (Chinese, Japanese), ``"hangul"`` or ``"spaced"`` (everything else)."""
-    if _HANGUL.match(ch):
-        return "hangul"
-    if _HAS_CJK.match(ch):
-        return "cjk"
-    return "spaced"
+_HAS_CJK = re.compile(f"[{CJK}]")
+_CJK_EDGE = re.compile(f"(?<=[{CJK}])(?=[^\\W{CJK}])|(?<=[^\\W{CJK}])(?=[{CJK}])")
 
 
 class _Edits:
