@@ -285,7 +285,7 @@ def test_since_takes_durations_and_dates() -> None:
 
 @pytest.mark.kafka
 def test_from_kafka_reads_only_articles_since_and_commits_nothing(
-        kafka_settings: Settings, topics: Path) -> None:
+        kafka_settings: Settings, topics: Path, edited: Path) -> None:
     topic = kafka_settings.topic("articles")
     bootstrap = kafka_settings.kafka_bootstrap
     bus.ensure_topics(bootstrap, [bus.TopicSpec(topic, partitions=2)])
@@ -328,6 +328,18 @@ def test_from_kafka_reads_only_articles_since_and_commits_nothing(
         harbour = next(t for t in report["topics"] if t["id"] == "harbour-strike")
         assert harbour["matches"] == 2
         assert harbour["per_day"] == {new.date().isoformat(): 2}
+
+        # The same history, an edit that drops "walkout": the harbour walkout is lost.
+        diff = subprocess.run(
+            [sys.executable, "-m", "monitor", "backtest", "--topics", str(edited), "--against",
+             str(topics), "--from-kafka", "--since", "1d", "--json", "--no-stories"],
+            cwd=ROOT, env=env, capture_output=True, check=False, timeout=120)
+        assert diff.returncode == 0, diff.stderr
+        harbour = next(t for t in orjson.loads(diff.stdout)["topics"]
+                       if t["id"] == "harbour-strike")
+        assert [a["id"] for a in harbour["against"]["lost"]["listed"]] == ["new-2"]
+        assert "walkout" in harbour["against"]["lost"]["listed"][0]["why"]
+
         groups_after = {g["group_id"] for g in admin.list_groups()}
         assert groups_after <= groups_before
         for offsets in admin.list_group_offsets(dict.fromkeys(groups_after)).values():
