@@ -26,10 +26,9 @@ Rule semantics, in order:
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
-from itertools import chain, compress
+from collections.abc import Collection, Iterable
 
-from monitor.tagging.index import ALWAYS, Index
+from monitor.tagging.index import Index
 from monitor.tagging.results import Evidence, TopicMatch
 from monitor.tagging.rules import Group, Term, WatchTopic, Within
 from monitor.tagging.scan import FIELDS, Hit, Scan
@@ -67,46 +66,37 @@ def match_article(index: Index, title: str, text: str) -> list[TopicMatch]:
     return out
 
 
-def candidates(index: Index, fired: Iterable[int]) -> list[int]:
-    """The watch topics each of whose required groups has a leaf with a probe that fired.
-
-    Everything per probe, per leaf and per watch topic of the common shape runs in C
-    (set union, ``chain``, ``compress`` over bound methods): an article fires hundreds
-    of probes and, at 10,000 watch topics, triggers hundreds of them. Each triggered
-    watch topic of the common shape needs one more leaf; other shapes are tested here.
-    """
-    leaves = set().union(*map(index.probe_leaves.__getitem__, fired))
-    # Far fewer leaves trigger than fire; the intersection walks the smaller set.
-    triggered = list(chain.from_iterable(map(index.triggers.__getitem__,
-                                             leaves.intersection(index.triggers))))
-    leaves.add(ALWAYS)
-    out = list(compress(triggered, map(leaves.__contains__,
-                                       map(index.rest_one.__getitem__, triggered))))
-    if index.other_triggers:
-        rest_leaves, rest_groups = index.rest_leaves, index.rest_groups
-        out += [position for leaf in leaves.intersection(index.other_triggers)
-                for position in index.other_triggers[leaf]
-                if rest_leaves[position] <= leaves
-                and all(not group.isdisjoint(leaves) for group in rest_groups[position])]
-    # A watch topic whose triggering group has several leaves may come more than once.
-    return list(dict.fromkeys(out)) if len(out) > 1 else out
+def candidates(index: Index, fired: Collection[int]) -> list[int]:
+    """The watch topics each of whose required groups has a leaf with a probe that fired."""
+    return index.candidates.select(fired)
 
 
 class WindowFilter:
-    """Which sentences or paragraphs hold a hit of a leaf, as bits; cached per article."""
+    """Which sentences or paragraphs hold a hit of a leaf, as bits; cached per article.
+
+    At 10,000 watch topics an article has dozens of candidates sharing a few hundred leaves
+    and probes, so each mask is computed once per window kind, and a check that is
+    answered from the caches makes no further calls.
+    """
 
     def __init__(self, scan: Scan, windows: ArticleWindows) -> None:
         self.scan = scan
         self.windows = windows
-        self._masks: dict[tuple[int, str], int] = {}
+        self._fired = scan.fired.keys()
+        # Per window kind: leaf -> mask, probe -> mask.
+        self._masks: dict[str, dict[int, int]] = {"sentence": {}, "paragraph": {}}
+        self._probe_masks: dict[str, dict[int, int]] = {"sentence": {}, "paragraph": {}}
         self._starts: dict[str, list[int]] = {}
-        self._probe_masks: dict[tuple[int, str], int] = {}
 
     def together(self, leaves: Iterable[int], kind: str) -> bool:
         """Whether one sentence or paragraph (or the title) holds a hit of every leaf."""
+        masks = self._masks[kind]
         mask = -1
         for leaf in leaves:
-            mask &= self.leaf_windows(leaf, kind)
+            found = masks.get(leaf)
+            if found is None:
+                found = self.leaf_windows(leaf, kind)
+            mask &= found
             if not mask:
                 return False
         return True
@@ -115,44 +105,40 @@ class WindowFilter:
         """The sentences or paragraphs holding a hit of ``leaf``, as bits (bit 0: the title).
 
         The bits are those :meth:`Windows.of` gives the leaf's hits; -1 (every window) for
-        a leaf whose hits start where only :meth:`Scan.positions` can tell.
+        a leaf whose hits start where only :meth:`Scan.positions` can tell. Each probe's
+        bits are kept too: many leaves share a probe (an entity's names).
         """
-        key = (leaf, kind)
-        mask = self._masks.get(key)
+        masks = self._masks[kind]
+        mask = masks.get(leaf)
         if mask is not None:
             return mask
-        fired = self.scan.fired
+        probe_masks = self._probe_masks[kind]
+        index, fired = self.scan.index, self.scan.fired
         mask = 0
-        for probe in self.scan.index.leaf_sets[leaf]:
-            if probe in fired:
-                found = self._probe_masks.get((probe, kind))
-                if found is None:
-                    found = self._probe_mask(probe, kind)
-                if found == -1:
-                    mask = -1
-                    break
-                mask |= found
-        self._masks[key] = mask
-        return mask
-
-    def _probe_mask(self, probe: int, kind: str) -> int:
-        """:meth:`leaf_windows` of one probe; many leaves share a probe (an entity's names)."""
-        starts = self._starts.get(kind)
-        if starts is None:
-            starts = self._starts[kind] = self.windows.starts(kind)
-        offset = self.scan.index.probe_back[probe]
-        mask = 0
-        if offset < 0:
-            mask = -1
-        else:
-            for raw in self.scan.raws(probe):
-                if raw < 0:
-                    mask |= 1
+        for probe in self._fired & index.leaf_sets[leaf]:
+            found = probe_masks.get(probe)
+            if found is None:
+                offset = index.probe_back[probe]
+                if offset < 0:
+                    found = -1
                 else:
-                    window = bisect_right(starts, raw - offset)
-                    if window:
-                        mask |= 1 << window
-        self._probe_masks[(probe, kind)] = mask
+                    starts = self._starts.get(kind)
+                    if starts is None:
+                        starts = self._starts[kind] = self.windows.starts(kind)
+                    found = 0
+                    for raw in fired[probe]:
+                        if raw < 0:
+                            found |= 1
+                        else:
+                            window = bisect_right(starts, raw - offset)
+                            if window:
+                                found |= 1 << window
+                probe_masks[probe] = found
+            if found == -1:
+                mask = -1
+                break
+            mask |= found
+        masks[leaf] = mask
         return mask
 
 

@@ -11,9 +11,8 @@ Vocabulary:
 - a *leaf* is a ``terms`` or ``entity`` group, numbered by the set of probes that make it
   fire: leaves with the same probes, wherever they are used, share one leaf id;
 - a watch topic is a *candidate* for an article when each of its required groups (the
-  children of its rule) has a leaf with a probe that fired. One of those groups, the one
-  with the fewest probes (the least likely to fire), *triggers* the watch topic from its
-  leaves; the others are then looked up in the set of leaves that fired.
+  children of its rule) has a leaf with a probe that fired; the table that answers this
+  for every watch topic at once is a :class:`~monitor.tagging.candidates.CandidateTable`.
 """
 
 from __future__ import annotations
@@ -24,11 +23,9 @@ from typing import Any
 
 import ahocorasick
 
+from monitor.tagging.candidates import CandidateTable
 from monitor.tagging.rules import Entity, Group, Term, WatchTopic
 from monitor.tagging.scripts import SCRIPT_PATTERNS, script_class, script_of
-
-#: A leaf id that is always in the set of leaves that fired: "nothing else needed".
-ALWAYS = -1
 
 # An automaton entry that needs checking when its key is found: probe id, the regex for the
 # rest of the term (inner wildcards), the number of leading capitals (acronyms).
@@ -43,7 +40,7 @@ class Index:
 
     Attributes, per probe (lists indexed by probe id): ``probe_shapes``; ``probe_back``, how
     far a hit's start lies before its key's end (-1: not fixed, the start is widened to the
-    word's start); ``probe_leaves``, the leaves a probe helps to make a candidate.
+    word's start).
     Per leaf: ``leaf_sets``, its probes. Per group (keyed by ``id(group)``):
     ``leaf_probes`` and, for ``terms`` groups, ``leaf_terms`` (the probes of each term, in the
     order of ``group.terms``). Per entity id: ``entity_probes``, (name, its probes) pairs and
@@ -58,9 +55,8 @@ class Index:
     checks ``checks[i]``.
     """
 
-    __slots__ = ("automata", "checks", "entities", "entity_probes", "leaf_probes", "leaf_sets",
-                 "leaf_terms", "other_triggers", "probe_back", "probe_leaves", "probe_shapes",
-                 "rest_groups", "rest_leaves", "rest_one", "simple", "topic_index", "triggers",
+    __slots__ = ("automata", "candidates", "checks", "entities", "entity_probes", "leaf_probes",
+                 "leaf_sets", "leaf_terms", "probe_back", "probe_shapes", "simple", "topic_index",
                  "watch_topics", "window_leaves")
 
     watch_topics: tuple[WatchTopic, ...]
@@ -68,16 +64,11 @@ class Index:
     topic_index: dict[str, int]
     probe_shapes: list[Shape]
     probe_back: list[int]
-    probe_leaves: list[tuple[int, ...]]
     leaf_sets: list[tuple[int, ...]]
     leaf_probes: dict[int, tuple[int, ...]]
     leaf_terms: dict[int, tuple[tuple[int, ...], ...]]
     entity_probes: dict[str, EntityProbes]
-    triggers: dict[int, tuple[int, ...]]
-    other_triggers: dict[int, tuple[int, ...]]
-    rest_one: list[int]
-    rest_leaves: list[frozenset[int]]
-    rest_groups: list[tuple[frozenset[int], ...]]
+    candidates: CandidateTable
     simple: list[bool]
     window_leaves: list[tuple[str, tuple[int, ...]] | None]
     automata: tuple[tuple[str, re.Pattern[str] | None, Any], ...]
@@ -136,62 +127,30 @@ class _Builder:
         self.entity_probes: dict[str, EntityProbes] = {}
         self.leaf_ids: dict[tuple[int, ...], int] = {}
         self.leaf_sets: list[tuple[int, ...]] = []
-        triggers: dict[int, list[int]] = {}
-        others: dict[int, list[int]] = {}
-        rest_one: list[int] = []
-        rest_leaves: list[frozenset[int]] = []
-        rest_groups: list[tuple[frozenset[int], ...]] = []
-        shared_rest: dict[frozenset[int], frozenset[int]] = {}
+        required: list[list[tuple[int, ...]]] = []
         simple: list[bool] = []
         window_leaves: list[tuple[str, tuple[int, ...]] | None] = []
-        for index, topic in enumerate(topics):
+        for topic in topics:
             for group in (topic.rule, *topic.none):
                 for node in group.walk():
                     self.compile_leaf(node)
             children = topic.rule.children
-            required = [self.leaves_below(child) for child in children]
-            trigger = min(required, key=lambda leaves: sum(
-                len(self.leaf_sets[leaf]) for leaf in leaves))
-            rest = [leaves for leaves in required if leaves is not trigger]
-            if len(rest) <= 1 and all(len(leaves) == 1 for leaves in rest):
-                # The common shape (an entity and a list of terms): one leaf to look up.
-                rest_one.append(min(rest[0]) if rest else ALWAYS)
-                for leaf in trigger:
-                    triggers.setdefault(leaf, []).append(index)
-            else:
-                rest_one.append(ALWAYS)
-                for leaf in trigger:
-                    others.setdefault(leaf, []).append(index)
-            single = frozenset(leaf for leaves in rest if len(leaves) == 1 for leaf in leaves)
-            rest_leaves.append(shared_rest.setdefault(single, single))
-            rest_groups.append(tuple(leaves for leaves in rest if len(leaves) != 1))
+            required.append([tuple({p for leaf in self.leaves_below(child)
+                                    for p in self.leaf_sets[leaf]}) for child in children])
             # Leaves only, with no distinct-count or look-alike check: the leaves say it all.
             simple.append(all(
                 (c.kind == "terms" and c.at_least <= 1)
                 or (c.kind == "entity" and c.entity is not None and not c.entity.not_names)
                 for c in children))
             window_leaves.append(self.window_shape(topic))
-        positive = {leaf for leaves in rest_leaves for leaf in leaves}
-        positive |= {leaf for groups in rest_groups for leaves in groups for leaf in leaves}
-        positive |= set(triggers) | set(others)
-        by_probe: dict[int, list[int]] = {}
-        for leaf, probes in enumerate(self.leaf_sets):
-            if leaf in positive:
-                for probe in probes:
-                    by_probe.setdefault(probe, []).append(leaf)
-        shared: dict[tuple[int, ...], tuple[int, ...]] = {}
-        probe_leaves = [shared.setdefault(key, key) for key in (
-            tuple(by_probe.get(probe, ())) for probe in range(len(self.probe_shapes)))]
         automata, checks = self.automata()
         self.index = Index(
             watch_topics=topics, entities=entities,
             topic_index={t.id: i for i, t in enumerate(topics)},
             probe_shapes=self.probe_shapes, probe_back=self.probe_back,
-            probe_leaves=probe_leaves, leaf_sets=self.leaf_sets, leaf_probes=self.leaf_probes,
+            leaf_sets=self.leaf_sets, leaf_probes=self.leaf_probes,
             leaf_terms=self.leaf_terms, entity_probes=self.entity_probes,
-            triggers={leaf: tuple(ts) for leaf, ts in triggers.items()},
-            other_triggers={leaf: tuple(ts) for leaf, ts in others.items()},
-            rest_one=rest_one, rest_leaves=rest_leaves, rest_groups=rest_groups, simple=simple,
+            candidates=CandidateTable(required, len(self.probe_shapes)), simple=simple,
             window_leaves=window_leaves, automata=automata, checks=checks)
 
     def automata(self) -> tuple[tuple[tuple[str, re.Pattern[str] | None, Any], ...],

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from monitor.tagging import candidates, rules, scripts, text
 from monitor.tagging import index as index_module
-from monitor.tagging import rules, scripts, text
 from monitor.tagging.index import Index
 
 logger = logging.getLogger(__name__)
@@ -35,11 +35,13 @@ logger = logging.getLogger(__name__)
 
 def _code_fingerprint() -> bytes:
     digest = hashlib.sha256(sys.version.encode())
-    try:
-        digest.update(version("pyahocorasick").encode())
-    except PackageNotFoundError:
-        digest.update(b"pyahocorasick ?")
-    for module in (index_module, rules, scripts, text):
+    # The pickle holds automata and numpy arrays: their libraries' versions are part of it.
+    for library in ("pyahocorasick", "numpy"):
+        try:
+            digest.update(f"{library} {version(library)}".encode())
+        except PackageNotFoundError:
+            digest.update(f"{library} ?".encode())
+    for module in (index_module, candidates, rules, scripts, text):
         digest.update(Path(str(module.__file__)).read_bytes())
     return digest.digest()
 

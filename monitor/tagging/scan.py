@@ -11,8 +11,7 @@ end)`` with ``field`` 0 for the title and 1 for the text, boundary spaces exclud
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from operator import itemgetter
+from collections.abc import Sequence
 
 from monitor.tagging.index import Index
 from monitor.tagging.rules import Entity, Group, Term
@@ -27,24 +26,20 @@ FIELD_SHIFT = 1 << 40
 
 # One occurrence in normalized text: field, start, end (boundary spaces excluded).
 Hit = tuple[int, int, int]
-_VALUE = itemgetter(1)
-_VALUE_THEN_END = itemgetter(1, 0)
+_NONE: tuple[int, ...] = ()
 
 
 class Scan:
     """One article scanned: its normalized ``fields`` and the probes that fired in them.
 
-    ``fired`` maps each probe that fired to an index used by :meth:`raws`; test membership
-    with ``probe in scan.fired`` and iterate it for the probes.
+    ``fired`` maps each probe that fired to where its key ended (see :meth:`raws`); test
+    membership with ``probe in scan.fired`` and iterate it for the probes.
     """
 
     def __init__(self, index: Index, title: str, text: str) -> None:
         self.index = index
         self.fields = (normalize(title), normalize(text))
-        # probe -> index of its last hit in ``_values`` (sorted) and ``_raws`` (its ends)
-        self.fired: dict[int, int] = {}
-        self._raws: tuple[int, ...] = ()
-        self._values: tuple[int, ...] = ()
+        self.fired: dict[int, list[int]] = {}
         self._stops: dict[tuple[int, int], int] = {}
         self._positions: dict[int, list[Hit]] = {}
         self._entity_hits: dict[str, list[tuple[Term, Hit]]] = {}
@@ -52,27 +47,28 @@ class Scan:
             self._scan()
 
     def _scan(self) -> None:
-        """Run the automata over both fields and index the hits by probe.
+        """Run the automata over both fields and group the hits by probe, in text order.
 
-        An article has hundreds of hits, so no Python code runs per hit: the hits are sorted
-        by probe (a stable sort keeps each probe's hits in text order), and a dict built
-        from the sorted probe ids keeps, for each, the index of its last hit; its first is
-        found by bisection. Only keys whose hits need a check (inner wildcards, capitals)
-        are looked at one by one; their ids are negative, so they sort first.
+        An article has hundreds of hits, so the loop over them does as little as it can:
+        one dict look-up and one append each (sorting all hits by probe instead costs twice
+        as much). Only keys whose hits need a check (inner wildcards, capitals) are looked
+        at one by one; their ids are negative.
         """
+        fired = self.fired
+        get = fired.get
         title, text = self.fields
-        found = [(end - FIELD_SHIFT, value) for end, value in self._iter(title.text)]
-        found += self._iter(text.text)
-        if not found:
-            return
-        found.sort(key=_VALUE)
-        if found[0][1] < 0:
-            found = self._checked(found)
-            if not found:
-                return
-        raws, values = zip(*found, strict=True)
-        self._raws, self._values = raws, values
-        self.fired = dict(zip(values, range(len(values)), strict=True))
+        # The title first: its ends, less FIELD_SHIFT, are negative, so each probe's list
+        # is in text order, the title's hits first.
+        for shift, norm in ((FIELD_SHIFT, title), (0, text)):
+            for end, value in self._iter(norm.text):
+                found = get(value)
+                if found is None:
+                    fired[value] = [end - shift]
+                else:
+                    found.append(end - shift)
+        checked = [value for value in fired if value < 0]
+        if checked:
+            self._checked({value: fired.pop(value) for value in checked})
 
     def _iter(self, text: str) -> list[tuple[int, int]]:
         """(end, value) of every key in ``text``, from the automata of the scripts it has."""
@@ -83,41 +79,35 @@ class Scan:
                 out += automaton.iter(text)
         return out
 
-    def _checked(self, found: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        """``found`` with each hit that needs a check replaced by the probes that pass it."""
-        out = []
+    def _checked(self, found: dict[int, list[int]]) -> None:
+        """Add to ``fired`` the probes whose checks the hits of keys in ``found`` pass."""
+        fired = self.fired
         checks, shapes = self.index.checks, self.index.probe_shapes
-        for raw, value in found:
-            if value >= 0:
-                out.append((raw, value))
-                continue
-            norm = self.fields[TITLE if raw < 0 else TEXT]
-            end = raw + FIELD_SHIFT if raw < 0 else raw
-            for probe, rest, caps in checks[~value]:
-                length, lead, trail, _ = shapes[probe]
-                start = end - length + 1
-                stop = end + 1 - trail
-                if rest is not None:
-                    matched = rest.match(norm.text, start)
-                    if matched is None:
+        touched = set()
+        for value, raws in found.items():
+            for raw in raws:
+                norm = self.fields[TITLE if raw < 0 else TEXT]
+                end = raw + FIELD_SHIFT if raw < 0 else raw
+                for probe, rest, caps in checks[~value]:
+                    length, lead, trail, _ = shapes[probe]
+                    start = end - length + 1
+                    stop = end + 1 - trail
+                    if rest is not None:
+                        matched = rest.match(norm.text, start)
+                        if matched is None:
+                            continue
+                        stop = matched.end()
+                        self._stops[(probe, raw)] = stop
+                    if caps and not _capitals(norm, start + lead, stop, caps):
                         continue
-                    stop = matched.end()
-                    self._stops[(probe, raw)] = stop
-                if caps and not _capitals(norm, start + lead, stop, caps):
-                    continue
-                out.append((raw, probe))
-        out.sort(key=_VALUE_THEN_END)
-        return out
+                    fired.setdefault(probe, []).append(raw)
+                    touched.add(probe)
+        for probe in touched:
+            fired[probe].sort()
 
-    def raws(self, probe: int) -> tuple[int, ...]:
+    def raws(self, probe: int) -> Sequence[int]:
         """Where a probe's key ended, field included (see ``FIELD_SHIFT``), in text order."""
-        last = self.fired.get(probe)
-        if last is None:
-            return ()
-        values = self._values
-        if not last or values[last - 1] != probe:
-            return self._raws[last:last + 1]
-        return self._raws[bisect_left(values, probe, 0, last):last + 1]
+        return self.fired.get(probe, _NONE)
 
     def positions(self, probe: int) -> list[Hit]:
         """Where a probe fired: (field, start, end) in normalized offsets, in text order."""
