@@ -1,12 +1,15 @@
 """The ``newswatch`` command: run the news monitor's stages and the analysts' tools.
 
-- ``newswatch up``: a local Kafka (unless ``NEWSWATCH_KAFKA_BOOTSTRAP`` is set), the poller and
-  the worker, stories and alerts on the console (``--subscribers FILE`` for others);
+- ``newswatch up``: a local Kafka (unless ``NEWSWATCH_KAFKA_BOOTSTRAP`` is set), the poller,
+  the worker and the analysts' console, alerts on standard output (``--subscribers FILE`` for
+  others);
 - ``newswatch kafka [--port 9092] [--data-dir DIR]``: a real single-node broker, foreground;
 - ``newswatch poll [--feeds FILE] [--once] [--metrics-port N]``: publish new articles;
 - ``newswatch worker [--topics DIR] [--subscribers FILE] [--web-port N]``: tag articles, fold
   them into stories, alert the subscribers;
-- ``newswatch topics check|explain``, ``newswatch tag``: the analysts' tools.
+- ``newswatch console [--port 8080] [--bind 127.0.0.1]``: the analysts' web console;
+- ``newswatch topics check|explain``, ``newswatch tag``, ``newswatch backtest``: the analysts'
+  tools.
 - ``newswatch subscribers check FILE [--topics DIR] [--no-env]``: validate a subscribers file.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
@@ -29,6 +32,8 @@ from prometheus_client import CollectorRegistry
 
 from monitor import __version__
 from monitor.config import Settings, SettingsError
+from monitor.console.commands import DEFAULT_PORT as CONSOLE_PORT
+from monitor.console.commands import add_console_command
 from monitor.logs import configure_logging
 from monitor.stories.commands import add_commands as add_story_commands
 from monitor.tagging.commands import add_commands
@@ -79,11 +84,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"newswatch {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
 
-    up = sub.add_parser("up", help="run the whole pipeline locally, output to the console")
+    up = sub.add_parser("up", help="run the whole pipeline locally: Kafka, poller, worker, "
+                        "analysts' console")
     up.add_argument("--feeds", type=Path, default=DEFAULT_FEEDS)
     up.add_argument("--topics", type=Path, default=Path("topics"))
     up.add_argument("--subscribers", type=Path, default=DEFAULT_SUBSCRIBERS,
-                    help=f"subscribers file (default: {DEFAULT_SUBSCRIBERS}, the console)")
+                    help=f"subscribers file (default: {DEFAULT_SUBSCRIBERS}, standard output)")
+    up.add_argument("--console-port", type=int, default=CONSOLE_PORT,
+                    help=f"port of the analysts' console on 127.0.0.1 (default: {CONSOLE_PORT}; "
+                         "0 for none)")
     up.set_defaults(func=_cmd_up)
 
     kafka = sub.add_parser("kafka", help="run a local single-node Kafka broker")
@@ -120,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     create.set_defaults(func=_cmd_create_topics)
 
     add_worker_command(sub)
+    add_console_command(sub)
     add_commands(sub)
     add_story_commands(sub)
     return parser
@@ -289,7 +299,7 @@ async def _run_poller(settings: Settings, feeds: tuple,  # type: ignore[type-arg
 
 
 def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
-    """Start a broker if none is configured, then the poller and the worker as children."""
+    """Start a broker if none is configured, then the poller, the worker and the console."""
     from monitor import broker
 
     env = dict(os.environ)
@@ -307,6 +317,9 @@ def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     commands = {"poll": [sys.executable, "-m", "monitor", "poll", "--feeds", str(args.feeds)],
                 "worker": [sys.executable, "-m", "monitor", "worker", "--topics",
                            str(args.topics), "--subscribers", str(args.subscribers)]}
+    if args.console_port:
+        commands["console"] = [sys.executable, "-m", "monitor", "console", "--topics",
+                               str(args.topics), "--port", str(args.console_port)]
     children = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
     started = dict.fromkeys(commands, time.monotonic())
     failures = dict.fromkeys(commands, 0)

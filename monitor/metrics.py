@@ -8,7 +8,11 @@ test after another) never share counters.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 #: Outcomes of one poll of one feed. Fetch failures use ``FetchError.kind``; ``invalid`` is a
 #: request that cannot be made (a bad URL), ``internal`` an unexpected exception (a defect: its
@@ -211,3 +215,52 @@ class AlertMetrics:
             "newswatch_alerts_matched_to_delivered_seconds",
             "From an article's match to the channel's acceptance of its alert or update.",
             ["channel"], buckets=_DELIVERY_LATENCY_BUCKETS, registry=registry)
+
+
+class ConsoleMetrics:
+    """What ``newswatch console`` exports on ``/metrics``: its reader, its store, its pages.
+
+    ``lag`` and ``stats`` are asked at each scrape (the ingest's backlog, the store's rows and
+    messages read and skipped), so the numbers are never older than the scrape.
+    """
+
+    def __init__(self, registry: CollectorRegistry, *, lag: Callable[[], int],
+                 stats: Callable[[], Mapping[str, int]]) -> None:
+        self.registry = registry
+        self.requests = Histogram(
+            "newswatch_console_request_duration_seconds",
+            "Time to answer one request, by page (the route, never the URL) and status class.",
+            ["route", "status"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5), registry=registry)
+        self.feedback = Counter(
+            "newswatch_console_feedback_total",
+            "Analysts' feedback, by kind (vote, ack, snooze) and outcome (recorded, "
+            "not_recorded: Kafka did not take it).", ["kind", "outcome"], registry=registry)
+        for kind in ("vote", "ack", "snooze"):
+            for outcome in ("recorded", "not_recorded"):
+                self.feedback.labels(kind, outcome)
+        lag_gauge = Gauge(
+            "newswatch_console_ingest_lag_messages",
+            "Messages on Kafka the console has not read yet (-1 before the first measure).",
+            registry=registry)
+        lag_gauge.set_function(lambda: float(lag()))
+        registry.register(_StoreCollector(stats))
+
+
+class _StoreCollector(Collector):
+    def __init__(self, stats: Callable[[], Mapping[str, int]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        rows = GaugeMetricFamily("newswatch_console_store_rows",
+                                 "Rows in the console's store, by table.", labels=["table"])
+        for table in ("articles", "matches", "stories", "alerts", "feedback"):
+            rows.add_metric([table], float(stats.get(table, 0)))
+        messages = CounterMetricFamily(
+            "newswatch_console_ingest_messages", "Kafka messages the console read, by outcome "
+            "(stored, skipped: unreadable).", labels=["outcome"])
+        messages.add_metric(["stored"], float(stats.get("read", 0) - stats.get("skipped", 0)))
+        messages.add_metric(["skipped"], float(stats.get("skipped", 0)))
+        yield rows
+        yield messages

@@ -137,20 +137,33 @@ class TopicResult:
 
     @property
     def precision(self) -> float | None:
-        found = self.true_positives + self.false_positive_count
-        return self.true_positives / found if found else None
+        return precision(self.true_positives, self.false_positive_count)
 
     @property
     def recall(self) -> float | None:
-        relevant = self.true_positives + self.miss_count
-        return self.true_positives / relevant if relevant else None
+        return recall(self.true_positives, self.miss_count)
 
     @property
     def f1(self) -> float | None:
-        p, r = self.precision, self.recall
-        if p is None or r is None or p + r == 0:
-            return None
-        return 2 * p * r / (p + r)
+        return f1(self.precision, self.recall)
+
+
+def precision(true_positives: int, false_positives: int) -> float | None:
+    """Of what matched, the share that belongs; ``None`` when nothing judged matched."""
+    found = true_positives + false_positives
+    return true_positives / found if found else None
+
+
+def recall(true_positives: int, misses: int) -> float | None:
+    """Of what belongs, the share that matched; ``None`` when nothing judged belongs."""
+    relevant = true_positives + misses
+    return true_positives / relevant if relevant else None
+
+
+def f1(precision: float | None, recall: float | None) -> float | None:
+    if precision is None or recall is None or precision + recall == 0:
+        return None
+    return 2 * precision * recall / (precision + recall)
 
 
 @dataclass

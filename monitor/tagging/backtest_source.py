@@ -20,18 +20,25 @@ A file line is what ``newswatch tag`` reads, plus optional labels::
 
 A Kafka message is an :class:`~monitor.article.Article` as the poller publishes it; its day is
 ``published_at``, else the record's timestamp.
+
+Analysts' votes (:func:`read_feedback`: ``news.feedback`` read whole, turned into labels by
+:func:`monitor.feedback.labels`) label articles too, through :func:`with_feedback`; labels
+given in the file win over them, watch topic by watch topic (:func:`merge_labels`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
+
 from monitor.article import Article, MessageError, as_utc
+from monitor.feedback import Feedback, labels
 from monitor.jsonlines import open_input, read_object
 
 _AGO = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
@@ -40,12 +47,17 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 @dataclass(frozen=True)
 class Item:
-    """One article as read, not yet decoded: where it is, its bytes, its Kafka timestamp."""
+    """One article as read, not yet decoded: where it is, its bytes, its Kafka timestamp.
+
+    ``feedback``: the analysts' labels of the article this item holds, as (article id,
+    labels); :func:`decode` uses them when the decoded article has that id.
+    """
 
     where: str
     data: bytes | None
     kind: Literal["line", "message"] = "line"
     timestamp_ms: int | None = None
+    feedback: tuple[str, Mapping[str, bool]] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,88 @@ def read_kafka(bootstrap: str, topic: str, since: datetime) -> Source:
     return Source(items(), lambda: read / total if total else None)
 
 
+def read_feedback(bootstrap: str, topic: str, *, topic_ids: Collection[str] | None = None,
+                  on_bad: Callable[[str, str], None] | None = None
+                  ) -> dict[str, dict[str, bool]]:
+    """Read ``news.feedback`` whole and return its labels: ``{article_id: {topic_id: bool}}``.
+
+    Only watch topics in ``topic_ids`` are kept (all by default): a vote on a watch topic since
+    deleted is no test case. A message that cannot be read is passed to ``on_bad`` (where,
+    why) and skipped. A tombstone is skipped too: the console withdraws a vote with ``none``
+    and never deletes a key. Raise ``bus.KafkaError`` if Kafka cannot be read.
+    """
+    from monitor import bus  # kafka-python is slow to import; only this path needs it
+
+    _, records = bus.read_since(bootstrap, topic, 0)
+    votes = []
+    for partition, offset, _, value in records:
+        if value is None:
+            continue
+        try:
+            votes.append(Feedback.from_json(value))
+        except MessageError as exc:
+            if on_bad is not None:
+                on_bad(f"{topic}[{partition}]@{offset}", str(exc))
+    found = labels(votes)
+    if topic_ids is None:
+        return found
+    wanted = set(topic_ids)
+    kept = {aid: {tid: v for tid, v in judged.items() if tid in wanted}
+            for aid, judged in found.items()}
+    return {aid: judged for aid, judged in kept.items() if judged}
+
+
+def with_feedback(source: Source, votes: Mapping[str, Mapping[str, bool]]) -> Source:
+    """Label the items of ``source`` with the analysts' votes on their articles.
+
+    Each item is matched to its article by the id at the head of its JSON (found without
+    decoding it here: decoding happens in the matching processes); :func:`decode` checks the
+    id once decoded, so an item never takes another article's votes.
+    """
+    if not votes:
+        return source
+
+    def items() -> Iterator[Item]:
+        for item in source.items:
+            ident = _ident_hint(item)
+            judged = votes.get(ident) if ident is not None else None
+            yield replace(item, feedback=(ident, judged)) if judged and ident else item
+
+    return Source(items(), source.done)
+
+
+_ARTICLE_ID = re.compile(rb'"article_id"\s*:\s*("(?:[^"\\]|\\.)*")')
+_LINE_ID = re.compile(rb'"id"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+)\s*[,}]')
+
+
+def _ident_hint(item: Item) -> str | None:
+    """The article id an item most likely holds, read off its JSON without decoding it."""
+    if item.data is None:
+        return None
+    found = (_ARTICLE_ID if item.kind == "message" else _LINE_ID).search(item.data)
+    if found is None:
+        return None
+    try:
+        return str(orjson.loads(found.group(1)))
+    except orjson.JSONDecodeError:
+        return None
+
+
+def merge_labels(own: Mapping[str, bool] | tuple[str, ...] | None,
+                 votes: Mapping[str, bool]) -> Mapping[str, bool] | tuple[str, ...]:
+    """An article's labels from the file (``own``) and from the analysts' votes.
+
+    - no labels in the file: the votes;
+    - a list of ids in the file judges every loaded watch topic: the file's alone;
+    - ``{id: true|false}`` in the file: the votes, with the file's over them id by id.
+    """
+    if own is None:
+        return dict(votes)
+    if isinstance(own, tuple):
+        return own
+    return {**votes, **own}
+
+
 def parse_since(text: str, now: datetime) -> datetime:
     """Return the start time ``--since`` names: ``30m``, ``12h``, ``7d``, ``2w`` ago, or a date.
 
@@ -123,8 +217,13 @@ def parse_since(text: str, now: datetime) -> datetime:
 
 def decode(item: Item) -> Record:
     """Decode one item; raise :class:`ValueError` saying what is wrong with it."""
-    if item.kind == "message":
-        return _decode_message(item)
+    record = _decode_message(item) if item.kind == "message" else _decode_line(item)
+    if item.feedback is not None and item.feedback[0] == record.ident:
+        record = replace(record, labels=merge_labels(record.labels, item.feedback[1]))
+    return record
+
+
+def _decode_line(item: Item) -> Record:
     data = read_object(item.data or b"")
     fields: dict[str, str] = {}
     for name in ("title", "text", "summary", "language", "outlet", "url"):

@@ -9,7 +9,8 @@ reads files other than YAML or prints.
     newswatch topics explain TOPIC FILE|-        # why an article does (not) match
     newswatch tag --input F.jsonl [--output F|-] [--topics DIR]
     newswatch backtest [--topics DIR] [--against DIR] (--input F.jsonl | --from-kafka
-                       --since 7d) [--json] [--html FILE] [--topic ID ...] [--limit N]
+                       --since 7d) [--feedback] [--json] [--html FILE] [--topic ID ...]
+                       [--limit N]
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def add_commands(subparsers: Any) -> None:
     source.add_argument("--from-kafka", action="store_true",
                         help="read the articles Kafka holds since --since (no consumer group)")
     backtest.add_argument("--since", help="with --from-kafka: 30m, 12h, 7d or an ISO date")
+    backtest.add_argument("--feedback", action="store_true",
+                          help="also label articles with the analysts' votes on news.feedback "
+                               "(read whole); labels in --input win over them")
     backtest.add_argument("--json", action="store_true", help="print JSON, not a table")
     backtest.add_argument("--html", type=Path, metavar="FILE",
                           help="also write a self-contained HTML report to FILE")
@@ -308,7 +312,7 @@ def run_backtest(args: argparse.Namespace, settings: object = None) -> int:
         return 1
     config = settings if isinstance(settings, Settings) else Settings.from_env()
     kafka_errors: tuple[type[Exception], ...] = ()
-    if args.from_kafka:
+    if args.from_kafka or args.feedback:
         from monitor.bus import KafkaError  # kafka-python is slow to import: only when used
         kafka_errors = (KafkaError,)
     try:
@@ -322,6 +326,13 @@ def run_backtest(args: argparse.Namespace, settings: object = None) -> int:
                                                 config.topic("articles"), since)
         else:
             source = backtest_source.read_file(args.input)
+        if args.feedback:
+            votes = backtest_source.read_feedback(
+                config.kafka_bootstrap, config.topic("feedback"), topic_ids=known,
+                on_bad=lambda where, why: print(f"{where}: {why}", file=sys.stderr))
+            print(f"backtest: analysts' votes label {len(votes):,} article"
+                  f"{'s' if len(votes) != 1 else ''}", file=sys.stderr)
+            source = backtest_source.with_feedback(source, votes)
     except ValueError as exc:
         print(f"newswatch: {exc}", file=sys.stderr)
         return 1

@@ -20,8 +20,8 @@ from tests.deploy.tools import tool
 
 ROOT = Path(__file__).parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
-NEWSWATCH_SERVICES = ("poller", "worker")
-LONG_RUNNING = ("kafka", "poller", "worker", "prometheus", "grafana", "mailpit")
+NEWSWATCH_SERVICES = ("poller", "worker", "console")
+LONG_RUNNING = ("kafka", "poller", "worker", "console", "prometheus", "grafana", "mailpit")
 
 
 def compose() -> dict[str, Any]:
@@ -63,6 +63,8 @@ def test_the_web_pages_are_on_the_documented_ports() -> None:
     ports = {name: services[name].get("ports", []) for name in services}
     assert "3000:3000" in ports["grafana"] and "9090:9090" in ports["prometheus"]
     assert "8025:8025" in ports["mailpit"]
+    # The console is published on the host's loopback only: it may run without login.
+    assert ports["console"] == ["127.0.0.1:8080:8080"]
     worker_env = services["worker"]["environment"]
     assert "mailpit:1025" in worker_env["NEWSWATCH_SMTP_URL"]
 

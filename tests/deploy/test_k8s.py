@@ -187,7 +187,7 @@ def test_the_overlay_runs_its_tagged_image_and_replicas(overlay: list[Doc],
 
 # --- containers: probes, resources, security -------------------------------------------------
 
-@pytest.mark.parametrize("component", ["poller", "worker"])
+@pytest.mark.parametrize("component", ["poller", "worker", "console"])
 def test_every_long_running_container_is_probed_on_a_port_it_declares(
         rendered: list[Doc], component: str) -> None:
     c = container(deployment(rendered, component))
@@ -197,7 +197,8 @@ def test_every_long_running_container_is_probed_on_a_port_it_declares(
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         if probe in c:
             assert c[probe]["httpGet"]["port"] in declared, probe
-    port = {p["name"]: p["containerPort"] for p in c["ports"]}["metrics"]
+    probed = c["readinessProbe"]["httpGet"]["port"]
+    [port] = [p["containerPort"] for p in c["ports"] if probed in (p["name"], p["containerPort"])]
     assert f"{port}" in c["command"], "the command serves another port than the probes ask"
 
 
@@ -326,7 +327,8 @@ def test_every_process_logs_json_and_reaches_the_overlays_kafka(overlay: list[Do
 
 def test_every_newswatch_variable_set_is_one_newswatch_reads(overlay: list[Doc]) -> None:
     known = set()
-    for module in ("monitor/config.py", "monitor/alerting/channels/__init__.py"):
+    for module in ("monitor/config.py", "monitor/alerting/channels/__init__.py",
+                   "monitor/console/auth.py"):
         known |= set(re.findall(r"NEWSWATCH_[A-Z_]+[A-Z]", (ROOT / module).read_text()))
     secrets = env_file(ROOT / OVERLAY / "secrets.env.example")
     for pod in pod_specs(overlay):
