@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 FEEDS  ?= deploy/feeds.yaml
 TOPICS ?= topics
 SUBSCRIBERS ?= deploy/subscribers.console.yaml
+# 1: also poll the demo reports of deploy/demo/articles.yaml, served from this machine.
+DEMO   ?= 1
 
 .PHONY: help run test test-unit lint bench lock clean tools
 .DEFAULT_GOAL := help
@@ -20,8 +22,9 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 
 install: $(BIN)/.installed ## create .venv and install newswatch with its locked dependencies
 
-run: $(BIN)/.installed ## run the pipeline locally (FEEDS=file TOPICS=dir SUBSCRIBERS=file; starts Kafka unless NEWSWATCH_KAFKA_BOOTSTRAP is set)
-	$(BIN)/newswatch up --feeds $(FEEDS) --topics $(TOPICS) --subscribers $(SUBSCRIBERS)
+run: $(BIN)/.installed ## run the pipeline and the console locally (FEEDS=file TOPICS=dir SUBSCRIBERS=file DEMO=0|1; starts Kafka unless NEWSWATCH_KAFKA_BOOTSTRAP is set)
+	$(BIN)/newswatch up --feeds $(FEEDS) --topics $(TOPICS) --subscribers $(SUBSCRIBERS) \
+	    $(if $(filter 1,$(DEMO)),--demo)
 
 test: $(BIN)/.installed tools ## run the whole test suite against a real local Kafka broker and Prometheus
 	$(BIN)/python -m pytest

@@ -24,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +42,7 @@ from monitor.worker import add_worker_command
 from monitor.yamlfile import ConfigError, ConfigErrors
 
 if TYPE_CHECKING:  # imported where used, so that the analysts' commands start fast
+    from monitor.demo import DemoFeeds
     from monitor.feeds.state import FeedOwnership
     from monitor.health import StallWatch
     from monitor.metrics import PollerMetrics
@@ -90,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--topics", type=Path, default=Path("topics"))
     up.add_argument("--subscribers", type=Path, default=DEFAULT_SUBSCRIBERS,
                     help=f"subscribers file (default: {DEFAULT_SUBSCRIBERS}, standard output)")
+    up.add_argument("--demo", action="store_true",
+                    help="also poll reports of a few events served from this machine "
+                         "(deploy/demo/articles.yaml): stories without the internet")
     up.add_argument("--console-port", type=int, default=CONSOLE_PORT,
                     help=f"port of the analysts' console on 127.0.0.1 (default: {CONSOLE_PORT}; "
                          "0 for none)")
@@ -314,7 +319,21 @@ def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
             print(f"newswatch up: {exc}", file=sys.stderr)
             return 2
         env["NEWSWATCH_KAFKA_BOOTSTRAP"] = local.bootstrap
-    commands = {"poll": [sys.executable, "-m", "monitor", "poll", "--feeds", str(args.feeds)],
+    feeds = args.feeds
+    demo: DemoFeeds | None = None
+    if args.demo:
+        from monitor.demo import DemoFeeds
+
+        try:
+            demo = DemoFeeds().__enter__()
+        except OSError as exc:
+            print(f"newswatch up: --demo: {exc} (run it from the repository)", file=sys.stderr)
+            return 2
+        feeds = demo.feeds_file(args.feeds, Path(tempfile.mkdtemp(prefix="newswatch-up-"))
+                                / "feeds.yaml")
+        print(f"polling {args.feeds} and {len(demo.outlets)} demo feeds served on "
+              f"http://127.0.0.1:{demo.port}/", file=sys.stderr)
+    commands = {"poll": [sys.executable, "-m", "monitor", "poll", "--feeds", str(feeds)],
                 "worker": [sys.executable, "-m", "monitor", "worker", "--topics",
                            str(args.topics), "--subscribers", str(args.subscribers)]}
     if args.console_port:
@@ -365,4 +384,6 @@ def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
                 child.kill()
         if local is not None:
             local.stop()
+        if demo is not None:
+            demo.__exit__()
     return code
