@@ -8,11 +8,12 @@ setup steps are timed once.
 
 What is built (seeded, so runs compare):
 
-- articles: those of the feed corpus (``NEWSWATCH_FEED_CORPUS``, default
-  ``/work/shared/feeds``, parsed and normalized as the poller does; or ``--corpus``, JSON
-  lines with title and text), over and over, mixed with a share ``--dense`` of
-  ``tests/newstext.py`` articles (4 KB, about one in eleven matching a shipped watch topic:
-  the corpus alone matches almost nothing, which would flatter the editor). Each article
+- articles: those of the feed corpus (``NEWSWATCH_FEED_CORPUS``, else ``../shared/feeds``
+  next to the repository, as for ``bench_feeds.py``; parsed and normalized as the poller
+  does; or ``--corpus``, JSON lines with title and text), over and over, mixed with a share
+  ``--dense`` of ``tests/newstext.py`` articles (4 KB, about one in eleven matching a
+  shipped watch topic: the corpus alone matches almost nothing, which would flatter the
+  editor). Each article
   ends with a reference line of 8 words drawn from a million pseudo-words, so that the
   vocabulary grows as real news makes it grow (names, numbers). Received over 7 days;
 - the store: ``monitor.console.store.Store`` in a temporary file, filled by ``Store.apply``
@@ -88,7 +89,8 @@ def corpus_texts(path: Path | None) -> list[tuple[str, str, str]]:
     from monitor.feeds.normalize import normalize_feed
     from monitor.feeds.parse import parse_feed
 
-    root = Path(os.environ.get("NEWSWATCH_FEED_CORPUS", "/work/shared/feeds")) / "files"
+    corpus = os.environ.get("NEWSWATCH_FEED_CORPUS") or ROOT.parent / "shared" / "feeds"
+    root = Path(corpus) / "files"
     out = []
     for file in sorted(root.iterdir()):
         try:
