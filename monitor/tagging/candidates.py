@@ -80,6 +80,7 @@ class CandidateTable:
         topics = self.group_topic[groups]
         first = self.first_group[topics]
         back = np.flatnonzero(groups - first == self.needed[topics] - 1)
-        # (A negative ``before`` wraps to a later, larger group: never equal to ``first``.)
         before = back - (self.needed[topics[back]] - 1)
+        # A negative ``before``: fewer groups fired in all than this topic needs.
+        back, before = back[before >= 0], before[before >= 0]
         return topics[back[groups[before] == first[back]]].tolist()  # type: ignore[no-any-return]

@@ -246,3 +246,15 @@ def test_explain_reports_the_group_that_failed(arms: Matcher) -> None:
     assert [g.label for g in failed] == ["match", "all[2]"]
     veto = [g for g in explanation.groups if g.veto]
     assert veto[0].hits[0].matched == "football"
+
+
+def test_a_topic_of_three_groups_of_which_only_the_last_fired_is_no_candidate(
+        tmp_path: Path) -> None:
+    matcher = matcher_for(tmp_path, harbour_strike="""\
+id: harbour-strike
+title: Harbour strikes
+match:
+  all: [harbour, strike, dockers]
+""")
+    assert matcher.match("", "The dockers went home.") == []
+    assert ids(matcher.match("", "Dockers strike at the harbour.")) == ["harbour-strike"]
