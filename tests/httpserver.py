@@ -14,8 +14,9 @@
   ``chunk_delay`` before each; ``server.streams`` says how much left and whether the client hung
   up. An iterator is used up by one request: to serve one twice, route a callable.
 - ``delay`` waits before the status line. Unrouted paths answer 404.
-- Every request is recorded in arrival order; ``max_in_flight`` is the most requests the server
-  held at one time (arrived, reply not yet started).
+- Every request is recorded in arrival order (one whose body was cut short by the client
+  hanging up is not a request, and is not recorded); ``max_in_flight`` is the most requests
+  the server held at one time (arrived, reply not yet started).
 """
 
 from __future__ import annotations
@@ -169,6 +170,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            # The client hung up inside its body (a killed sender): no request arrived, as a
+            # real server would see it. It is not recorded and gets no answer.
+            self.close_connection = True
+            return
         owner = self.server.owner
         reply = owner._arrived(Request(self.command, self.path, self.headers, body,
                                        time.monotonic()))
