@@ -140,7 +140,9 @@ def _construct(node: yaml.Node, at: FieldPath, lines: dict[FieldPath, int], path
             if not isinstance(key_node, yaml.ScalarNode):
                 raise ConfigError(path, key_node.start_mark.line + 1, format_field(at),
                                   "mapping keys must be plain words")
-            key = _scalar_loader.construct_object(key_node)
+            # A plain key is a string: read it as the value of a string below is read.
+            key = key_node.value if key_node.tag == _STR else _scalar_loader.construct_object(
+                key_node)
             if key == "<<":
                 raise ConfigError(path, key_node.start_mark.line + 1, format_field(at),
                                   "YAML merge keys (<<) are not supported")

@@ -168,7 +168,7 @@ class _Builder:
         automata: dict[str, Any] = {}
         checks: list[tuple[Check, ...]] = []
         for key, entries in self.entries.items():
-            script = script_of(key)
+            script = "ascii" if key.isascii() else script_of(key)
             automaton = automata.get(script)
             if automaton is None:
                 automaton = automata[script] = ahocorasick.Automaton()

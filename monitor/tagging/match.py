@@ -24,9 +24,10 @@ no clock, no logging of text.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from monitor.tagging.evaluate import MAX_EVIDENCE, MAX_SENTENCES, match_article
@@ -110,3 +111,16 @@ def _collector_paused() -> Iterator[None]:
         gc.freeze()
         if enabled:
             gc.enable()
+        _release_free_memory()
+
+
+def _release_free_memory() -> None:
+    """Give the memory a build freed back to the system, where the C library can say so.
+
+    A build frees about as much as it keeps (parsed YAML, the builder's tables); the C
+    allocator keeps those pages for later, so a service that built 10,000 watch topics
+    holds about 15 MB more than it uses, until the next reload reuses them. glibc's
+    ``malloc_trim`` returns them; elsewhere (no such function) nothing happens.
+    """
+    with suppress(AttributeError, OSError):
+        ctypes.CDLL(None).malloc_trim(0)

@@ -40,6 +40,9 @@ from functools import lru_cache
 from itertools import product
 from operator import methodcaller
 
+import numpy as np
+import numpy.typing as npt
+
 from monitor.tagging.scripts import CJK, script_class
 
 # Apostrophe look-alikes; they become "'" first so that the possessive rule sees one character.
@@ -172,7 +175,89 @@ def _edits_from_matches(matches: list[tuple[int, int]], width: int) -> _Edits:
     return _Edits(spans)
 
 
-_SPAN = methodcaller("span")
+class _SpaceRuns:
+    """The edits that turned each run of spaces of a padded text into one space.
+
+    The same answers as the :class:`_Edits` of ``_SPACES.finditer``, without a Python step
+    per run (a text has hundreds: after every comma and period): mapping forward is a
+    prefix count of the characters kept, ``kept[p]``, made with numpy. Of a run, only the
+    last space is kept, so every position inside a run maps to the run's one space. Mapping
+    back is needed only for the evidence of a match; the runs' spans are made then.
+    """
+
+    __slots__ = ("_double", "_edits", "_kept")
+
+    def __init__(self, padded: str) -> None:
+        data = padded.encode("ascii") if padded.isascii() else padded.encode("utf-32-le")
+        codes = np.frombuffer(data, dtype=np.uint8 if len(data) == len(padded) else np.uint32)
+        space = codes == 32
+        # A space followed by a space is dropped; every other character is kept.
+        self._double = np.empty(len(codes), dtype=np.bool_)
+        np.logical_and(space[:-1], space[1:], out=self._double[:-1])
+        self._double[-1] = False
+        self._kept: npt.NDArray[np.int32] = np.empty(len(codes) + 1, dtype=np.int32)
+        self._kept[0] = 0
+        np.cumsum(~self._double, dtype=np.int32, out=self._kept[1:])
+        self._edits: _Edits | None = None
+
+    def _forward(self, pos: int) -> int:
+        size = len(self._double)
+        return int(self._kept[pos]) if pos <= size else int(self._kept[size]) + pos - size
+
+    def forward(self, pos: int, *, end: bool) -> int:
+        """Map a source offset to the destination (see :meth:`_Edits.forward`)."""
+        if pos <= 0:
+            return pos
+        out = self._forward(pos)
+        # An end inside a run, not after its last space, still takes the run's space.
+        if end and pos <= len(self._double) and self._double[pos - 1]:
+            out += 1
+        return out
+
+    def forward_starts(self, positions: list[int]) -> list[int]:
+        """:meth:`forward` for many start offsets."""
+        size = len(self._double)
+        if not positions or max(positions) > size or min(positions) < 0:
+            return [self.forward(p, end=False) for p in positions]
+        return self._kept[positions].tolist()  # type: ignore[no-any-return]
+
+    def back(self, pos: int, *, end: bool) -> int:
+        """Map a destination offset to the source (see :meth:`_Edits.back`)."""
+        if self._edits is None:
+            # A match's evidence maps dozens of offsets back: the runs as spans, once.
+            self._edits = self._runs()
+        return self._edits.back(pos, end=end)
+
+    def _runs(self) -> _Edits:
+        """The runs of two or more spaces as :class:`_Edits`, each replaced by one space."""
+        # The spaces followed by a space: consecutive within a run, with gaps between runs.
+        doubled = np.flatnonzero(self._double)
+        if not len(doubled):
+            return _Edits([])
+        gaps = np.flatnonzero(doubled[1:] - doubled[:-1] != 1)
+        starts = doubled[np.concatenate(([0], gaps + 1))]
+        ends = doubled[np.concatenate((gaps, [len(doubled) - 1]))] + 2
+        removed = ends - starts - 1
+        dst = (starts - (np.cumsum(removed) - removed)).tolist()
+        return _Edits(list(zip(starts.tolist(), ends.tolist(), dst,
+                               [d + 1 for d in dst], strict=True)))
+
+
+class _LeadingPad(_Edits):
+    """The space put before the text: the one-insertion :class:`_Edits`, mapping forward
+    in one step per offset."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__([(0, 0, 0, 1)])
+
+    def forward_starts(self, positions: list[int]) -> list[int]:
+        # An insertion at 0 moves every start from 0 on by one.
+        return [pos + 1 if pos >= 0 else pos for pos in positions]
+
+
+_LEADING_PAD = _LeadingPad()
 _uneven_re: tuple[int, re.Pattern[str] | None] = (0, None)
 
 
@@ -207,21 +292,21 @@ class Normalized:
         self.text = _CJK_EDGE.sub(" ", collapsed) if self.has_cjk else collapsed
         self._padded = padded
         self._collapsed = collapsed
-        self._layers: list[_Edits] | None = None
+        self._layers: list[_Edits | _SpaceRuns] | None = None
 
-    def _build_layers(self) -> list[_Edits]:
+    def _build_layers(self) -> list[_Edits | _SpaceRuns]:
         # Outermost first: final <- collapsed <- padded <- without apostrophes <- translated
         # <- original. Layers that changed nothing are left out.
-        layers = []
+        layers: list[_Edits | _SpaceRuns] = []
         if self.has_cjk:
             layers.append(_edits_from_matches(
                 [(m.start(), m.start()) for m in _CJK_EDGE.finditer(self._collapsed)], 1))
         padded = self._padded
         if padded.strip(" "):
-            layers.append(_edits_from_matches(list(map(_SPAN, _SPACES.finditer(padded))), 1))
+            layers.append(_SpaceRuns(padded))
         else:
             layers.append(_Edits([(0, len(padded), 0, 1)]))
-        layers.append(_Edits([(0, 0, 0, 1)]))  # the leading pad
+        layers.append(_LEADING_PAD)
         if "'" in self._translated:
             layers.append(_edits_from_matches(
                 [m.span() for m in _APOSTROPHE.finditer(self._translated)], 1))
@@ -432,6 +517,10 @@ _ARABIC_PREFIXES = ("", "\u0648", "\u0641", "\u0628", "\u0644", "\u0643",
                     "\u0648\u0628", "\u0648\u0644")
 _AL = "\u0627\u0644"
 MIN_WILDCARD_STEM = 3
+# Terms that are lower-case ASCII words separated by single spaces, or one such word and
+# "*": what compile_term makes of them needs none of its general rules.
+_PLAIN_PHRASE = re.compile(r"[a-z]+(?: [a-z]+)*\Z")
+_PLAIN_STEM = re.compile(r"[a-z]+\*\Z")
 
 
 @lru_cache(maxsize=200_000)
@@ -450,11 +539,20 @@ def compile_term(term: str) -> tuple[Pattern, ...]:
     - A term of two to five capitals (``UN``, ``DPRK``) matches only in capitals.
     """
     written = term.strip()
-    if written.isascii() and written.isalpha() and written.islower():
-        # Most terms are one lower-case English word: the rules below then reduce to the
-        # word and its plurals, each a whole word. Watch topic files hold tens of thousands.
-        return tuple(Pattern(f" {variant[0]} ") for variant in _plurals([written],
-                                                                        acronym=False))
+    if written.isascii():
+        # Most terms are lower-case English words, phrases or word stems: the rules below
+        # then reduce to the words with the plurals of the last one, or to the stem at a
+        # word's start. Watch topic files hold tens of thousands of them.
+        if _PLAIN_PHRASE.match(written):
+            return tuple(Pattern(f" {' '.join(variant)} ") for variant in _plurals(
+                written.split(" "), acronym=False))
+        if _PLAIN_STEM.match(written) and len(written) > MIN_WILDCARD_STEM:
+            return (Pattern(" " + written[:-1]),)
+    return _compile_term(written)
+
+
+def _compile_term(written: str) -> tuple[Pattern, ...]:
+    """:func:`compile_term` for any term, without its shortcuts."""
     if not written:
         raise TermError("empty term")
     if not written.replace("*", "").strip():

@@ -6,8 +6,12 @@ import re
 import pytest
 
 from monitor.tagging.text import (
+    _SPACES,
     Pattern,
     TermError,
+    _compile_term,
+    _edits_from_matches,
+    _SpaceRuns,
     compile_term,
     fold,
     normalize,
@@ -68,6 +72,36 @@ def test_many_starts_map_like_one_at_a_time() -> None:
     norm = normalize(original)
     starts = list(range(len(original)))
     assert norm.starts_to_normalized(starts) == [norm.to_normalized(s) for s in starts]
+
+
+@pytest.mark.parametrize("padded", [
+    " a ", "  a  b   c ", " ab, cd.  ef ", "   ", " é  北朝鮮   x ", " x" + " " * 9 + "y ",
+])
+def test_space_runs_map_offsets_like_the_spans_of_each_run(padded: str) -> None:
+    # The offset map of collapsed spaces is made with numpy; it must answer exactly as the
+    # edits made from the regular expression's runs do, for every offset, start or end.
+    spans = _edits_from_matches([m.span() for m in _SPACES.finditer(padded)], 1)
+    runs = _SpaceRuns(padded)
+    for pos in range(len(padded) + 2):
+        for end in (False, True):
+            assert runs.forward(pos, end=end) == spans.forward(pos, end=end)
+            assert runs.back(pos, end=end) == spans.back(pos, end=end)
+    every = list(range(len(padded) + 1))
+    assert runs.forward_starts(every) == spans.forward_starts(every)
+
+
+@pytest.mark.parametrize("term", ["missile", "boxes", "city", "ballistic missile",
+                                  "kim jong un", "munition*", "ab", "abc*", "x  y", "ab*"])
+def test_shortcuts_compile_plain_terms_like_the_general_rules(term: str) -> None:
+    try:
+        general: object = _compile_term(term.strip())
+    except TermError as exc:
+        general = str(exc)
+    try:
+        found: object = compile_term(term)
+    except TermError as exc:
+        found = str(exc)
+    assert found == general
 
 
 def test_sentences_respect_abbreviations_initials_and_cjk_stops() -> None:
