@@ -38,7 +38,8 @@ class StoryFilter:
     vote: Vote | None = None               # stories with at least one such vote
     include_snoozed: bool = False
     limit: int = 50
-    before: datetime | None = None         # paging: stories last updated before this
+    before: datetime | None = None         # paging: stories last updated before this,
+    before_id: str | None = None           # or then, with a story id sorting before this
 
 
 @dataclass(frozen=True)

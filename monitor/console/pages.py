@@ -8,7 +8,9 @@ the schema, and what each table keeps, are in :mod:`monitor.console.store`.
   in its order), completed with the stored article (full text) and the stored match of the
   story's watch topic (evidence, sentences), each when present; a story event's own evidence
   stands in for a match no longer stored.
-- The list is newest first by ``last_updated`` (then story id), so ``before`` pages through it.
+- The list is newest first by ``last_updated``, then story id, and a page goes on after the
+  last row of the one before (``before``, ``before_id``): stories updated in the same
+  microsecond are neither skipped nor shown twice where a page ends among them.
 - A snooze shows only while it lasts (``snoozed_until`` after ``now``).
 """
 
@@ -100,7 +102,10 @@ def stories(conn: sqlite3.Connection, flt: StoryFilter, *, analyst: str | None,
     if not flt.include_snoozed:
         where.append("(st.snoozed_until IS NULL OR st.snoozed_until <= ?)")
         params.append(to_us(now))
-    if flt.before is not None:
+    if flt.before is not None and flt.before_id is not None:
+        where.append("(s.last_updated < ? OR (s.last_updated = ? AND s.story_id < ?))")
+        params += [to_us(flt.before), to_us(flt.before), flt.before_id]
+    elif flt.before is not None:
         where.append("s.last_updated < ?")
         params.append(to_us(flt.before))
     sql = (_ROW + (" WHERE " + " AND ".join(where) if where else "")

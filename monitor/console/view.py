@@ -159,21 +159,23 @@ def filter_from_query(query: Mapping[str, str]) -> StoryFilter:
     """Read the story list's filters from a query string; values that make no sense are ignored.
 
     ``topic``, ``severity`` (this or higher), ``ack`` (``yes``/``no``), ``vote``
-    (``up``/``down``), ``snoozed=1`` (include snoozed stories), ``before`` (ISO time, paging),
-    ``limit``.
+    (``up``/``down``), ``snoozed=1`` (include snoozed stories), ``before`` (ISO time) and
+    ``before_id`` (a story id, with ``before`` only) for paging, ``limit``.
     """
     topic = (query.get("topic") or "").strip()[:200] or None
     severity = query.get("severity") if query.get("severity") in SEVERITIES else None
     ack = {"yes": True, "no": False}.get(query.get("ack") or "")
     vote = query.get("vote")
     before = parse_time(query.get("before"))
+    before_id = (query.get("before_id") or "")[:200] or None if before is not None else None
     try:
         limit = max(1, min(MAX_LIMIT, int(query.get("limit") or DEFAULT_LIMIT)))
     except ValueError:
         limit = DEFAULT_LIMIT
     return StoryFilter(topic_id=topic, severity=severity, acknowledged=ack,
                        vote="up" if vote == "up" else "down" if vote == "down" else None,
-                       include_snoozed=query.get("snoozed") == "1", limit=limit, before=before)
+                       include_snoozed=query.get("snoozed") == "1", limit=limit, before=before,
+                       before_id=before_id)
 
 
 def filter_query(flt: StoryFilter, **changes: Any) -> str:
@@ -198,6 +200,8 @@ def filter_query(flt: StoryFilter, **changes: Any) -> str:
         params.append(("limit", str(flt.limit)))
     if flt.before is not None:
         params.append(("before", as_utc(flt.before).isoformat()))
+        if flt.before_id is not None:
+            params.append(("before_id", flt.before_id))
     return "?" + urlencode(params) if params else ""
 
 

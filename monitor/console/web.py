@@ -251,12 +251,14 @@ class _Pages:
         analyst = _analyst(request)
         rows = self.store.stories(flt, analyst=analyst, now=self.clock())
         topics = self.store.topics()
-        older = (view.filter_query(flt, before=rows[-1].last_updated)
+        older = (view.filter_query(flt, before=rows[-1].last_updated, before_id=rows[-1].story_id)
                  if len(rows) >= flt.limit and rows else None)
-        newest = view.filter_query(flt, before=None) if flt.before is not None else None
+        newest = (view.filter_query(flt, before=None, before_id=None)
+                  if flt.before is not None else None)
         return self.render("stories.html", request, rows=rows, topics=topics, flt=flt,
                            older=older, newest=newest, ago=lambda w: view.ago(w, self.clock()),
-                           query=lambda **c: view.filter_query(flt, before=None, **c),
+                           query=lambda **c: view.filter_query(
+                               flt, before=None, before_id=None, **c),
                            current_topic=_topic_of(topics, flt.topic_id))
 
     # -- one story

@@ -272,7 +272,8 @@ def test_the_list_shows_stories_newest_first_with_their_facts(client: TestClient
 def test_filters_round_trip_through_the_url(client: TestClient, stories: Stories) -> None:
     filters = [StoryFilter(), StoryFilter(topic_id="nk-russia", severity="high"),
                StoryFilter(acknowledged=False, vote="down", include_snoozed=True, limit=20),
-               StoryFilter(acknowledged=True, before=NOW)]
+               StoryFilter(acknowledged=True, before=NOW),
+               StoryFilter(before=NOW, before_id="story-1")]
     for flt in filters:
         query = filter_query(flt)
         assert filter_from_query(dict(parse_qsl(query.lstrip("?")))) == flt
