@@ -46,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.tagging.match import Matcher
 from monitor.tagging.rules import Group, WatchTopic
-from monitor.tagging.text import normalize, sentences
+from monitor.tagging.segments import sentences
+from monitor.tagging.text import normalize
 
 VOCABULARY = 20_000
 ENTITIES = 400

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from monitor.tagging.text import Pattern, TermError, compile_term
+from monitor.tagging.terms import Pattern, TermError, compile_term
 from monitor.yamlfile import (
     ConfigError,
     ConfigErrors,

@@ -1,9 +1,9 @@
 """The one table of Unicode scripts the tagging package knows, and questions about a character.
 
 In: a character or a string. Out: the name of its script, or a compiled character class.
-Normalization (``text.py``: where CJK text gets spaces, how Korean terms end) and the scan
-(``scan.py``: which automaton runs over which text) both read this table, so they can never
-disagree about what counts as, say, Hangul. No I/O, no state.
+Normalization (``text.py``: where CJK text gets spaces), terms (``terms.py``: how Korean
+terms end) and the index (``index.py``: which automaton runs over which text) all read this
+table, so they can never disagree about what counts as, say, Hangul. No I/O, no state.
 
     >>> script_of("Пхеньян"), script_of("kim 김정은"), script_of("kim")
     ('cyrillic', 'hangul', 'ascii')

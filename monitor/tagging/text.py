@@ -1,9 +1,10 @@
 # ruff: noqa: RUF002 - examples in many scripts are the point of this module
-"""Normalize article text and watch-topic terms the same way, and cut text into windows.
+"""Normalize article text and watch-topic terms the same way, with a way back to the original.
 
-In: an article field (title or body) or a term an analyst wrote. Out: a :class:`Normalized`
-string that the matcher searches, with a way back to the offsets of the text as written, and
-the sentences and paragraphs of the original text. No I/O, no knowledge of watch topics.
+In: an article field (title or body) or a piece of a term an analyst wrote. Out: a
+:class:`Normalized` string that the matcher searches, with a way back to the offsets of the
+text as written. No I/O, no knowledge of watch topics. Terms become patterns in
+:mod:`monitor.tagging.terms`; text is cut into sentences in :mod:`monitor.tagging.segments`.
 
 Normalized text is lower case, without diacritics, with every run of punctuation or white space
 turned into one space, and padded with a space at both ends, so a term is found on word
@@ -21,11 +22,6 @@ What folds together, for terms and text alike:
 - a space is put between a Chinese, Japanese or Korean character and a Latin letter or digit,
   so ``ICBM을`` contains the word ``icbm``.
 
-:func:`compile_term` turns one term into the patterns that find it, adding the variants an
-analyst should not have to list: plurals (``missile`` also finds ``missiles``), joined syllables
-of romanized names (``Kim Jong Un`` also finds ``Kim Jongun``), Arabic prefixes (``روسيا`` also
-finds ``وروسيا``). It never guesses beyond those rules.
-
 Offsets: building the map from normalized back to original offsets costs more than the
 normalization itself, so it is built only when asked for (only for articles that match).
 """
@@ -35,15 +31,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
-from dataclasses import dataclass
-from functools import lru_cache
-from itertools import product
-from operator import methodcaller
 
 import numpy as np
 import numpy.typing as npt
 
-from monitor.tagging.scripts import CJK, script_class
+from monitor.tagging.scripts import CJK
 
 # Apostrophe look-alikes; they become "'" first so that the possessive rule sees one character.
 _APOSTROPHES = frozenset("'\u2018\u2019\u201b\u02bc\u02b9\u0060\u00b4\u2032\uff07")
@@ -384,201 +376,6 @@ def fold(text: str) -> str:
     return Normalized(text).text.strip(" ")
 
 
-# --- segmentation -------------------------------------------------------------------------
-
-_BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n\s*")
-_LINE_BREAK = re.compile(r"\s*\n\s*")
-_ABBREVIATIONS = (
-    "mr", "mrs", "ms", "dr", "prof", "gen", "lt", "col", "maj", "capt", "cmdr", "adm", "sgt",
-    "sen", "rep", "gov", "pres", "st", "no", "nos", "vs", "etc", "jr", "sr", "jan", "feb", "mar",
-    "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "approx", "dept", "est",
-    "fig", "inc", "ltd", "co", "corp", "univ", "mt", "ft", "rev", "hon", "amb")
-_CLOSING = "[\"'\u201d\u2019\u00bb)\\]\u300d\u300f\uff09]*"
-# After the mark: white space, then a character that is not a lower-case letter.
-_NEXT_STARTS_SENTENCE = "(\\s+)(?=[^\\sa-z\u00df-\u00ff\u0430-\u044f])"
-
-
-def _not_after(words: tuple[str, ...]) -> str:
-    """One look-behind per word length: "not after any of these words and a period".
-
-    A look-behind must have a fixed width, so the words go in by length; one alternation
-    per length is checked at each period far faster than a look-behind per word.
-    """
-    out = []
-    for size in sorted({len(w) for w in words}):
-        alternatives = "|".join("".join(f"[{c.upper()}{c}]" for c in w)
-                                for w in words if len(w) == size)
-        out.append(f"(?<!\\b(?:{alternatives})\\.)")
-    return "".join(out)
-
-
-# Every pattern starts with its literal mark, which the regex engine finds fast. A period
-# does not end a sentence after an abbreviation, an initial ("J. Smith") or inside a dotted
-# abbreviation ("U.S.").
-_SENTENCE_ENDS = {
-    ".": re.compile("\\.(?<!\\b[^\\W\\d_]\\.)(?<!\\.[^\\W\\d_]\\.)"
-                    + _not_after(_ABBREVIATIONS)
-                    + "[.!?]*" + _CLOSING + _NEXT_STARTS_SENTENCE),
-    **{mark: re.compile(re.escape(mark) + "[.!?\u2026]*" + _CLOSING + _NEXT_STARTS_SENTENCE)
-       for mark in "!?\u2026\u061f\u0964"},
-    **{mark: re.compile(re.escape(mark) + "[\u3002\uff01\uff1f]*" + _CLOSING + "(\\s*)")
-       for mark in "\u3002\uff01\uff1f"},
-}
-
-
-def paragraphs(text: str) -> list[tuple[int, int]]:
-    """Return the paragraphs of ``text`` as ``(start, end)`` offsets, white space trimmed.
-
-    Paragraphs are separated by blank lines; a text without blank lines is split at line breaks
-    (feeds extracted from HTML often put one paragraph per line).
-    """
-    splitter = _BLANK_LINE if _BLANK_LINE.search(text) else _LINE_BREAK
-    out, start = [], 0
-    for m in splitter.finditer(text):
-        out.append((start, m.start()))
-        start = m.end()
-    out.append((start, len(text)))
-    return [span for span in (_trim(text, s, e) for s, e in out) if span[0] < span[1]]
-
-
-def sentences(text: str, within: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
-    """Return the sentences of ``text`` (inside each paragraph) as ``(start, end)`` offsets.
-
-    Rules, in order: a sentence never crosses a paragraph; it ends after ``. ! ? …`` (and any
-    closing quote or bracket) followed by white space and a word that does not start with a
-    lower-case letter, or after a CJK full stop; a period does not end a sentence after a known
-    abbreviation (``Mr.``, ``Sept.``), an initial or a dotted abbreviation (``U.S.``).
-    """
-    ends = _sentence_ends(text)
-    keys = [end for end, _ in ends]
-    out = []
-    for pstart, pend in within if within is not None else paragraphs(text):
-        start = pstart
-        for end, following in ends[bisect_right(keys, pstart):bisect_right(keys, pend)]:
-            out.append((start, end))
-            start = following
-        out.append((start, pend))
-    return [span for span in out if span[0] < span[1]]
-
-
-_GROUP_1_SPAN = methodcaller("span", 1)
-
-
-def _sentence_ends(text: str) -> list[tuple[int, int]]:
-    """Each sentence end: where it ends, and where the next one starts (after white space)."""
-    found: dict[int, int] = {}
-    for mark, pattern in _SENTENCE_ENDS.items():
-        if mark in text:
-            # Every pattern ends with the white-space group: its span is (end, next start).
-            found.update(map(_GROUP_1_SPAN, pattern.finditer(text)))
-    return sorted(found.items())
-
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    if start < end and (text[start].isspace() or text[end - 1].isspace()):
-        part = text[start:end]
-        left = len(part) - len(part.lstrip())
-        return start + left, start + len(part.rstrip())
-    return start, end
-
-
-# --- terms ------------------------------------------------------------------------------------
-
-
-class TermError(ValueError):
-    """A term that cannot be used; the message says why, for the analyst."""
-
-
-@dataclass(frozen=True, slots=True)
-class Pattern:
-    """One way to find a term in normalized text.
-
-    ``key`` is searched literally; it starts with a space when the term must start a word and
-    ends with one when it must end a word. ``rest`` (terms with ``*`` inside) must then match
-    at the key's start. ``caps`` leading letters of the match must be capitals in the original
-    (acronyms: ``UN`` does not fire on French ``un``).
-    """
-
-    key: str
-    rest: re.Pattern[str] | None = None
-    caps: int = 0
-
-    @property
-    def lead(self) -> int:
-        return 1 if self.key.startswith(" ") else 0
-
-
-_ACRONYM = re.compile(r"[^\W\d_]{2,5}\Z")
-_LATIN_WORD = re.compile(r"[a-z]+\Z")
-_HYPHENATED = re.compile(r"[^\W\d_]+-[^\W\d_]+")
-_ARABIC_WORD = re.compile("[\u0621-\u064a]+\\Z")
-# wa-, fa-, bi-, li-, ka-, wa-bi-, wa-li- (and, so, with/in, for, like)
-_ARABIC_PREFIXES = ("", "\u0648", "\u0641", "\u0628", "\u0644", "\u0643",
-                    "\u0648\u0628", "\u0648\u0644")
-_AL = "\u0627\u0644"
-MIN_WILDCARD_STEM = 3
-# Terms that are lower-case ASCII words separated by single spaces, or one such word and
-# "*": what compile_term makes of them needs none of its general rules.
-_PLAIN_PHRASE = re.compile(r"[a-z]+(?: [a-z]+)*\Z")
-_PLAIN_STEM = re.compile(r"[a-z]+\*\Z")
-
-
-@lru_cache(maxsize=200_000)
-def compile_term(term: str) -> tuple[Pattern, ...]:
-    """Return the patterns that find ``term``; raise :class:`TermError` if it can never match.
-
-    - ``*`` at the end of a word: any ending (``munition*``); at the start: any beginning
-      (``*rakete``); inside: any letters (``Северн* Коре*``). At least three letters (two in
-      Chinese, Japanese, Korean) must precede the first ``*``.
-    - Words in Latin, Cyrillic, Arabic... script match whole words; Korean terms must start a
-      word but may take particles (``북한`` finds ``북한은``); Chinese and Japanese terms match
-      anywhere.
-    - Variants added: ``s``/``es``/``ies`` plurals of the last Latin word of three letters or
-      more; short romanized syllables joined (``Jong Un`` → ``Jongun``); Arabic conjunction,
-      preposition and article prefixes on the first word.
-    - A term of two to five capitals (``UN``, ``DPRK``) matches only in capitals.
-    """
-    written = term.strip()
-    if written.isascii():
-        # Most terms are lower-case English words, phrases or word stems: the rules below
-        # then reduce to the words with the plurals of the last one, or to the stem at a
-        # word's start. Watch topic files hold tens of thousands of them.
-        if _PLAIN_PHRASE.match(written):
-            return tuple(Pattern(f" {' '.join(variant)} ") for variant in _plurals(
-                written.split(" "), acronym=False))
-        if _PLAIN_STEM.match(written) and len(written) > MIN_WILDCARD_STEM:
-            return (Pattern(" " + written[:-1]),)
-    return _compile_term(written)
-
-
-def _compile_term(written: str) -> tuple[Pattern, ...]:
-    """:func:`compile_term` for any term, without its shortcuts."""
-    if not written:
-        raise TermError("empty term")
-    if not written.replace("*", "").strip():
-        raise TermError("a term of only '*' would match every word")
-    folded = re.sub(r"\*+", "*", "*".join(fold_piece(p) for p in written.split("*")))
-    words = folded.split()
-    if not "".join(words).replace("*", ""):
-        raise TermError(f"{written!r} has no letters or digits (only punctuation?)")
-    if "*" in words:
-        raise TermError(f"{written!r}: a '*' must be attached to a word, e.g. missile*")
-    caps = 0
-    if _ACRONYM.match(written) and written.isupper():
-        caps = len(written)
-    variants = _joined(words, written)
-    # Plurals only for common nouns (the last word written in lower case) and acronyms.
-    if caps or written.split()[-1].islower():
-        variants = [v for base in variants for v in _plurals(base, acronym=caps > 0)]
-    variants = [v for base in variants for v in _arabic_prefixed(base)]
-    out: dict[tuple[str, str | None, int], Pattern] = {}
-    for variant in variants:
-        pattern = _pattern(" ".join(variant), written, caps)
-        out.setdefault((pattern.key, pattern.rest.pattern if pattern.rest else None, caps),
-                       pattern)
-    return tuple(out.values())
-
-
 def fold_piece(piece: str) -> str:
     """Normalize part of a term like :func:`normalize`, keeping one space at an edge."""
     # NUL marks the edges: folding never produces it, and it is not a word character.
@@ -587,82 +384,3 @@ def fold_piece(piece: str) -> str:
     if not piece.isascii() and _HAS_CJK.search(collapsed):
         collapsed = _CJK_EDGE.sub(" ", collapsed)
     return collapsed[1:-1]
-
-
-def _pattern(text: str, written: str, caps: int) -> Pattern:
-    lead_open = text.startswith("*")
-    trail_open = text.endswith("*")
-    core = text.strip("*")
-    first, last = core[0], core[-1]
-    lead = not lead_open and script_class(first) != "cjk"
-    trail = not trail_open and script_class(last) == "spaced"
-    stem = core.split("*", 1)[0]
-    if "*" in text and len(stem.replace(" ", "")) < (
-            2 if script_class(stem[:1] or "a") != "spaced" else MIN_WILDCARD_STEM):
-        raise TermError(f"{written!r}: write at least {MIN_WILDCARD_STEM} letters before '*' "
-                        "(2 in Chinese, Japanese, Korean); a shorter stem matches too much")
-    key = (" " if lead else "") + stem
-    if "*" not in core:
-        return Pattern(key + (" " if trail else ""), None, caps)
-    parts = core.split("*")
-    regex = (" " if lead else "") + "[^ ]*".join(re.escape(p) for p in parts)
-    regex += "(?= )" if trail else ""
-    return Pattern(key, re.compile(regex), caps)
-
-
-def _joined(words: list[str], written: str) -> list[list[str]]:
-    """Variants with romanized syllables joined: ``Ho-jin`` → ``Hojin``, ``Jong Un`` → ``Jongun``.
-
-    Joined: pairs the analyst wrote with a hyphen, and the last two words of a three-word name
-    of short capitalized syllables (``Kim Jong Un``, ``Choe Son Hui``).
-    """
-    pairs = {tuple(fold(m.group()).split()) for m in _HYPHENATED.finditer(written)}
-    names = written.split()
-    if len(names) == 3 and all(len(n) <= 4 and n[:1].isupper() and n.isalpha() for n in names):
-        pairs.add(tuple(fold(" ".join(names[1:])).split()))
-    joinable = [i for i in range(len(words) - 1) if (words[i], words[i + 1]) in pairs]
-    if not joinable:
-        return [words]
-    out = []
-    for choice in product((False, True), repeat=min(len(joinable), 3)):
-        joins = {i for i, join in zip(joinable, choice, strict=False) if join}
-        merged: list[str] = []
-        for i, word in enumerate(words):
-            if i - 1 in joins:
-                merged[-1] += word
-            else:
-                merged.append(word)
-        out.append(merged)
-    return out
-
-
-def _plurals(words: list[str], *, acronym: bool) -> list[list[str]]:
-    last = words[-1]
-    if not _LATIN_WORD.match(last) or len(last) < (2 if acronym else 3):
-        return [words]
-    if acronym:
-        endings = ["s"]
-    elif last.endswith(("s", "x", "z", "ch", "sh")):
-        endings = ["es"]
-    elif last.endswith("y") and last[-2] not in "aeiou":
-        return [words, [*words[:-1], last[:-1] + "ies"]]
-    elif last.endswith("e"):
-        endings = ["s"]
-    else:
-        endings = ["s", "es"]
-    return [words] + [[*words[:-1], last + e] for e in endings]
-
-
-def _arabic_prefixed(words: list[str]) -> list[list[str]]:
-    first = words[0]
-    if not _ARABIC_WORD.match(first):
-        return [words]
-    out = []
-    bases = [first] if first.startswith(_AL) else [first, _AL + first]
-    for base in bases:
-        for prefix in _ARABIC_PREFIXES:
-            # li- + al- is written with one alef: لل
-            word = prefix + (base[1:] if prefix.endswith("\u0644") and base.startswith(_AL)
-                             else base)
-            out.append([word, *words[1:]])
-    return out

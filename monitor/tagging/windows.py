@@ -19,7 +19,8 @@ from collections.abc import Iterable
 
 from monitor.tagging.rules import Within
 from monitor.tagging.scan import TEXT, TITLE, Hit
-from monitor.tagging.text import Normalized, paragraphs, sentences
+from monitor.tagging.segments import paragraphs, sentences
+from monitor.tagging.text import Normalized
 
 SENTENCE, PARAGRAPH = Within("sentence"), Within("paragraph")
 #: How coarse each window kind is, for the groups that set their own ``within``.

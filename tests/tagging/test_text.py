@@ -5,19 +5,9 @@ import re
 
 import pytest
 
-from monitor.tagging.text import (
-    _SPACES,
-    Pattern,
-    TermError,
-    _compile_term,
-    _edits_from_matches,
-    _SpaceRuns,
-    compile_term,
-    fold,
-    normalize,
-    paragraphs,
-    sentences,
-)
+from monitor.tagging.segments import paragraphs, sentences
+from monitor.tagging.terms import Pattern, TermError, _compile_term, compile_term
+from monitor.tagging.text import _SPACES, _edits_from_matches, _SpaceRuns, fold, normalize
 
 
 def keys(term: str) -> set[str]:
