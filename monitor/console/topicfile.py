@@ -29,8 +29,8 @@ import orjson
 
 from monitor.console.backtest import Rule
 from monitor.tagging.commands import check_examples
+from monitor.tagging.load import load_rules
 from monitor.tagging.match import Matcher
-from monitor.tagging.rules import load_rules
 from monitor.yamlfile import ConfigError, ConfigErrors, load_yaml
 
 #: Compiled versions kept (by text).

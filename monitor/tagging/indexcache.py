@@ -26,7 +26,7 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from monitor.tagging import candidates, rules, scripts, terms, text
+from monitor.tagging import candidates, parse, rules, scripts, terms, text
 from monitor.tagging import index as index_module
 from monitor.tagging.index import Index
 
@@ -41,7 +41,7 @@ def _code_fingerprint() -> bytes:
             digest.update(f"{library} {version(library)}".encode())
         except PackageNotFoundError:
             digest.update(f"{library} ?".encode())
-    for module in (index_module, candidates, rules, scripts, terms, text):
+    for module in (index_module, candidates, parse, rules, scripts, terms, text):
         digest.update(Path(str(module.__file__)).read_bytes())
     return digest.digest()
 

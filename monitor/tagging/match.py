@@ -34,8 +34,9 @@ from monitor.tagging.evaluate import MAX_EVIDENCE, MAX_SENTENCES, match_article
 from monitor.tagging.explain import explain_article
 from monitor.tagging.index import Index, build_index
 from monitor.tagging.indexcache import load_or_build
+from monitor.tagging.load import load_rules
 from monitor.tagging.results import Evidence, Explanation, GroupTrace, TopicMatch
-from monitor.tagging.rules import Entity, WatchTopic, load_rules
+from monitor.tagging.rules import Entity, WatchTopic
 from monitor.tagging.scan import FIELD_SHIFT, FIELDS, TEXT, TITLE
 from monitor.tagging.windows import PARAGRAPH, SENTENCE
 

@@ -25,8 +25,10 @@ from monitor.console.model import ArticleView, StoryDetail, StoryRow, WindowArti
 from monitor.console.store import Store
 from monitor.console.suggest import add_veto, set_within, tighter_within
 from monitor.console.window import Segment, Window, piece_of
+from monitor.tagging.load import load_rules
 from monitor.tagging.match import Matcher
-from monitor.tagging.rules import Entity, WatchTopic, load_rules, parse_watch_topic
+from monitor.tagging.parse import parse_watch_topic
+from monitor.tagging.rules import Entity, WatchTopic
 from monitor.yamlfile import ConfigError, load_yaml
 from tests.console.factory import Feed, report, vote
 from tests.newstext import articles as news_articles

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.tagging.rules import load_rules
+from monitor.tagging.load import load_rules
 from monitor.yamlfile import ConfigErrors
 
 TESTDATA = Path(__file__).parent / "testdata"
