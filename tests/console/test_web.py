@@ -46,7 +46,8 @@ from monitor.console.view import (
     local_path,
     safe_url,
 )
-from monitor.console.web import create_app, environment
+from monitor.console.web import create_app
+from monitor.console.web_base import environment
 from monitor.feedback import Feedback
 from tests.console.factory import NOW, Feed, ack, report, vote
 
