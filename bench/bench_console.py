@@ -46,7 +46,6 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -315,8 +314,6 @@ def one_run(run: int, editor: Editor, topics: Path, store: Store, work: Path, ta
 
 def pages(editor: Editor, store: Store, topics: Path, table: Table, story_id: str,
           runs: int) -> None:
-    # Starlette 1.x asks for the httpx2 package and warns when it finds httpx.
-    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
     try:
         from starlette.testclient import TestClient
 

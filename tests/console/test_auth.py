@@ -8,13 +8,13 @@ address set per client), and the name that comes out is the one on the feedback 
 from __future__ import annotations
 
 import base64
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import bcrypt
 import pytest
 from starlette.datastructures import Headers
+from starlette.testclient import TestClient
 
 from monitor.console.auth import Auth, AuthError, AuthRefused, read_users
 from monitor.console.store import Store
@@ -22,11 +22,6 @@ from monitor.console.web import create_app
 from monitor.feedback import Feedback
 from tests.console.factory import NOW, Feed, report
 from tests.console.test_web import RecordingSink, StubEditor
-
-with warnings.catch_warnings():
-    # Starlette 1.x asks for the httpx2 package and warns at import when it finds httpx.
-    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
-    from starlette.testclient import TestClient
 
 
 def hashed(password: str, prefix: str = "$2b$") -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -20,6 +19,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
+from starlette.testclient import TestClient
 
 from monitor.article import Story
 from monitor.console.auth import Auth
@@ -50,11 +50,6 @@ from monitor.console.web import create_app
 from monitor.console.web_base import environment
 from monitor.feedback import Feedback
 from tests.console.factory import NOW, Feed, ack, report, vote
-
-with warnings.catch_warnings():
-    # Starlette 1.x asks for the httpx2 package and warns at import when it finds httpx.
-    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
-    from starlette.testclient import TestClient
 
 BASE = "http://127.0.0.1:8080"
 HOSTILE_TITLE = '<script>alert("x")</script> <!channel> Kim\'s "missiles" & <b>more</b>'
