@@ -167,7 +167,8 @@ def filter_from_query(query: Mapping[str, str]) -> StoryFilter:
     ack = {"yes": True, "no": False}.get(query.get("ack") or "")
     vote = query.get("vote")
     before = parse_time(query.get("before"))
-    before_id = (query.get("before_id") or "")[:200] or None if before is not None else None
+    # An id alone would say nothing of where the page starts.
+    before_id = (query.get("before_id") or "")[:200] or None
     try:
         limit = max(1, min(MAX_LIMIT, int(query.get("limit") or DEFAULT_LIMIT)))
     except ValueError:
@@ -175,7 +176,7 @@ def filter_from_query(query: Mapping[str, str]) -> StoryFilter:
     return StoryFilter(topic_id=topic, severity=severity, acknowledged=ack,
                        vote="up" if vote == "up" else "down" if vote == "down" else None,
                        include_snoozed=query.get("snoozed") == "1", limit=limit, before=before,
-                       before_id=before_id)
+                       before_id=before_id if before is not None else None)
 
 
 def filter_query(flt: StoryFilter, **changes: Any) -> str:
