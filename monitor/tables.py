@@ -62,12 +62,21 @@ class ConfirmedTable(faust.Table):  # type: ignore[type-arg]
 def accept_confirmed_acks_only(consumer: Any) -> None:
     """Make ``consumer`` commit only what the outbox acknowledged (``confirming``).
 
-    Faust acknowledges some messages itself: a message fetched before a rebalance and met
-    after it is skipped *and acknowledged*. Its offset is then in Faust's list of acknowledged
-    offsets, so when the same offset, fetched again, is still being processed, Faust commits
-    past it, and a crash at that moment loses its outputs. Faust keeps that list per offset, not
-    per message, so the only sure rule is that nobody but the outbox acknowledges. A message
-    Faust skipped is fetched again from the committed offset and processed then.
+    Three ways Faust commits past a message whose outputs are not confirmed, closed here:
+
+    - Faust acknowledges some messages itself: a message fetched before a rebalance and met
+      after it is skipped *and acknowledged*. Its offset is then in Faust's list of
+      acknowledged offsets, so when the same offset, fetched again, is still being processed,
+      Faust commits past it, and a crash at that moment loses its outputs. Faust keeps that
+      list per offset, not per message, so the only sure rule is that nobody but the outbox
+      acknowledges.
+    - Offsets Faust did not see between two fetched messages count as acknowledged (gaps).
+    - The message at the committed offset itself, when it alone is missing from the
+      acknowledged ones, is committed past: the next message to read is taken for the last
+      one read.
+
+    A partition that so stops committing is read again from its committed offset
+    (:mod:`monitor.worker`), and the message Faust dropped is processed then.
     """
     if getattr(consumer, "_newswatch_guarded", False):
         return
@@ -82,14 +91,24 @@ def accept_confirmed_acks_only(consumer: Any) -> None:
         return bool(faust_ack(message))
 
     async def no_gap(tp: Any, offset_from: int, offset_to: int) -> None:
-        # Faust counts offsets it did not see between two fetched messages as acknowledged
-        # (meant for transaction markers). Our topics have none: a jump means messages that
-        # were fetched and dropped, and counting them lost them. Left out, such a partition
-        # stops committing instead, and is read again (monitor.worker).
+        # Meant for transaction markers, which our topics have none of: a jump means
+        # messages that were fetched and dropped, and counting them lost them.
         return None
+
+    faust_new_offset = consumer._new_offset
+
+    def new_offset(tp: Any) -> int | None:
+        # Faust's committed offset is the next one to read, yet it looks for a gap only
+        # from the one after: a restarted worker that never handed the first message of a
+        # partition to its agent, and acknowledged the next ones, committed past it.
+        acked, committed = consumer._acked.get(tp), consumer._committed_offset.get(tp)
+        if acked and committed is not None and min(acked) > committed:
+            return None
+        return faust_new_offset(tp)  # type: ignore[no-any-return]
 
     consumer.ack = ack
     consumer._add_gap = no_gap
+    consumer._new_offset = new_offset
     consumer._newswatch_guarded = True
 
 
