@@ -139,14 +139,40 @@ def tagged_by(worker: Stage) -> str:
 
 
 def resume_and_finish(outcome: Outcome, out: Outputs, worker: Stage, *, since: float,
-                      event: str, expected: list[Pair]) -> None:
+                      event: str, expected: list[Pair], settings: Settings) -> None:
     """Record how long after ``event`` the worker wrote again, then wait for every match."""
     resumed = resume_after(out, since, timeout=RESUME_LIMIT, stages=[worker])
     outcome.resumed(event, resumed)
     assert resumed is not None, (
         f"no match written within {RESUME_LIMIT:.0f} s of {event}\n{tails([worker])}")
-    wait_until(lambda: out.covers(expected), timeout=FINISH_LIMIT,
-               what=f"every expected match after {event}", stages=[worker])
+    try:
+        wait_until(lambda: out.covers(expected), timeout=FINISH_LIMIT,
+                   what=f"every expected match after {event}", stages=[worker])
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{missing_report(settings, out, expected, worker)}") \
+            from None
+
+
+def missing_report(settings: Settings, out: Outputs, expected: list[Pair],
+                   worker: Stage) -> str:
+    """For a failure: which matches are missing, where their articles sit, what the worker
+    says it did with the articles it read (its outcome counters) and what it has left."""
+    missing = sorted(set(expected) - set(out.keys))
+    places = {record.key.decode(): f"{record.partition}@{record.offset}"
+              for record in read_topic(settings.kafka_bootstrap, settings.topic("articles"))
+              if record.key is not None}
+    try:
+        samples = worker.metrics()
+    except OSError as exc:
+        said = f"no /metrics: {exc}"
+    else:
+        said = ", ".join(f"{k.split('{', 1)[1].rstrip('}')}={v:.0f}"
+                         for k, v in sorted(samples.items())
+                         if k.startswith((TAGGED, "newswatch_worker_consumer_lag_messages{")))
+    return (f"missing {len(missing)}: " + ", ".join(
+                f"{article} {topic} (articles {places.get(article, '?')})"
+                for article, topic in missing[:10])
+            + f"\nthe worker says: {said}")
 
 
 def assert_nothing_lost(outcome: Outcome) -> None:
@@ -208,6 +234,7 @@ def test_worker_stopped_cleanly_tags_articles_that_arrive_after_its_restart(
                 corpus.messages[third:2 * third])
         produced = 2 * third
         resume_and_finish(outcome, out, worker, since=worker.started_at, event="restart",
+                          settings=settings,
                           expected=before + after)
         assert worker.terminate() == 0, tails([worker])
     assert_nothing_lost(outcome)
@@ -278,7 +305,7 @@ def test_worker_loses_no_match_when_the_broker_is_down_for_30_seconds(
                 produced = 2 * third
                 with matches_on(settings) as out:
                     resume_and_finish(outcome, out, worker, since=back, event="broker back",
-                                      expected=before + after)
+                                      expected=before + after, settings=settings)
             finally:
                 problems = [line for line in worker.log_lines()[outage_from:]
                             if PROBLEM_LINE.search(line)]
