@@ -264,8 +264,9 @@ def test_a_thumbs_down_lands_on_news_feedback_with_the_analysts_name(
     triage = page.locator("#story-state")
     triage.get_by_role("button", name=re.compile("Not relevant")).click()
     page.locator("#story-state .vote-down[aria-pressed=true]").wait_for()
-    live = page.locator("[aria-live]").first.inner_text()
-    assert "not relevant" in live.lower(), live
+    # The live region is emptied and then filled a moment later, so that a repeated message
+    # is announced again: wait for the words, not just for the button.
+    page.locator("[aria-live]", has_text=re.compile("not relevant", re.I)).wait_for(timeout=3000)
 
     def recorded() -> list[Feedback]:
         records = read_topic(pipeline.settings.kafka_bootstrap,
