@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -59,7 +61,10 @@ class ConfirmedTable(faust.Table):  # type: ignore[type-arg]
         return fut
 
 
-def accept_confirmed_acks_only(consumer: Any) -> None:
+def accept_confirmed_acks_only(consumer: Any,
+                               on_skipped: Callable[[str, int, int], None] | None = None, *,
+                               again_after: float = 5.0,
+                               clock: Callable[[], float] = time.monotonic) -> None:
     """Make ``consumer`` commit only what the outbox acknowledged (``confirming``).
 
     Three ways Faust commits past a message whose outputs are not confirmed, closed here:
@@ -75,8 +80,14 @@ def accept_confirmed_acks_only(consumer: Any) -> None:
       acknowledged ones, is committed past: the next message to read is taken for the last
       one read.
 
-    A partition that so stops committing is read again from its committed offset
-    (:mod:`monitor.worker`), and the message Faust dropped is processed then.
+    A partition that so stops committing must be read again from its committed offset, and
+    the message Faust dropped is processed then. The outbox acknowledges in input order, so
+    a message missing at the committed offset while later ones are acknowledged was dropped,
+    not delayed: ``on_skipped(topic, partition, offset)`` is called at once, and again every
+    ``again_after`` seconds while the partition stays stuck there. Reading again from an
+    offset can itself fail while messages fetched before are still being handed out: Faust
+    drops what it reads again below the last offset it handed out. (The stall watch of
+    :mod:`monitor.worker` reads a partition stuck for any other reason again, later.)
     """
     if getattr(consumer, "_newswatch_guarded", False):
         return
@@ -96,6 +107,7 @@ def accept_confirmed_acks_only(consumer: Any) -> None:
         return None
 
     faust_new_offset = consumer._new_offset
+    reported: dict[Any, tuple[int, float]] = {}
 
     def new_offset(tp: Any) -> int | None:
         # Faust's committed offset is the next one to read, yet it looks for a gap only
@@ -103,6 +115,11 @@ def accept_confirmed_acks_only(consumer: Any) -> None:
         # partition to its agent, and acknowledged the next ones, committed past it.
         acked, committed = consumer._acked.get(tp), consumer._committed_offset.get(tp)
         if acked and committed is not None and min(acked) > committed:
+            last = reported.get(tp)
+            if on_skipped is not None and (
+                    last is None or last[0] != committed or clock() - last[1] >= again_after):
+                reported[tp] = (committed, clock())
+                on_skipped(tp.topic, tp.partition, committed)
             return None
         return faust_new_offset(tp)  # type: ignore[no-any-return]
 

@@ -200,7 +200,7 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
 
         async def agent(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
             manual = stream.noack()  # type: ignore[attr-defined]
-            accept_confirmed_acks_only(app.consumer)
+            accept_confirmed_acks_only(app.consumer, on_skipped=read_skipped)
 
             async def ack(event: Event) -> None:
                 token = confirming.set(True)
@@ -391,6 +391,12 @@ def create_app(settings: Settings, *, topics_dir: Path, web_port: int = 6066,
     async def readyz(web: Any, request: Any) -> Any:
         ready, reason = health.status()
         return web.text(reason + "\n", status=200 if ready else 503)
+
+    def read_skipped(topic: str, partition: int, offset: int) -> None:
+        log.warning("%s[%d]: the message at committed offset %d was dropped unprocessed "
+                    "while later ones were processed: reading the partition again from there",
+                    topic, partition, offset)
+        read_again(topic, partition, offset)
 
     def read_again(topic: str, partition: int, offset: int) -> None:
         """From any thread: have the consumer fetch ``topic[partition]`` again from ``offset``.
