@@ -13,6 +13,7 @@ field without a line falls back to its nearest parent's line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,9 @@ from typing import Any
 import yaml
 
 FieldPath = tuple[str | int, ...]
+#: The id of a watch topic, entity, subscriber or channel: also a file name and a URL path
+#: segment, so lower-case letters, digits, ``_`` and ``-`` only.
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 
 
 class ConfigError(ValueError):

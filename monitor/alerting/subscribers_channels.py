@@ -25,10 +25,7 @@ from monitor.alerting.notice import (
     Webhook,
     default_channel_id,
 )
-from monitor.yamlfile import ConfigError, FieldPath, YamlDoc
-
-#: A subscriber, watch topic or channel id.
-ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
+from monitor.yamlfile import ID_PATTERN, ConfigError, FieldPath, YamlDoc
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}\Z")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"

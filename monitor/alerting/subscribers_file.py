@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from monitor.alerting.schedule import Digest, QuietHours, RateLimit
 from monitor.alerting.subscriber import Corroboration, Subscriber
-from monitor.alerting.subscribers_channels import ID_PATTERN, ChannelReader
+from monitor.alerting.subscribers_channels import ChannelReader
 from monitor.article import SEVERITIES
-from monitor.yamlfile import ConfigError, FieldPath, YamlDoc
+from monitor.yamlfile import ID_PATTERN, ConfigError, FieldPath, YamlDoc
 
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?\Z")
 _CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)\Z")

@@ -28,7 +28,6 @@ caches are shared, and two cores gain nothing from two previews at once.
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 import threading
 import time
@@ -67,6 +66,7 @@ from monitor.console.topicfile import (
 from monitor.console.window import Window, WindowSource
 from monitor.tagging.commands import render_explanation
 from monitor.tagging.match import Explanation
+from monitor.yamlfile import ID_PATTERN
 
 __all__ = ["Change", "Editor", "EditorStore", "Opened", "Preview", "Problem", "Saved",
            "Scores", "Suggestion", "reason"]
@@ -78,7 +78,6 @@ RECENT = 8
 #: ``none:`` terms tried per suggestion request.
 VETO_TRIES = 4
 
-_TOPIC_ID = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 
 
 class EditorStore(WindowSource, Protocol):
@@ -186,7 +185,7 @@ class Editor:
     def topic_ids(self) -> list[str]:
         """The ids of the watch topics in the directory, sorted."""
         return sorted(p.stem for p in self.topics_dir.glob("*.yaml")
-                      if not p.name.startswith(".") and _TOPIC_ID.match(p.stem))
+                      if not p.name.startswith(".") and ID_PATTERN.match(p.stem))
 
     def open(self, topic_id: str) -> Opened:
         """Read ``<topics>/<topic_id>.yaml``; raise :class:`KeyError` if there is none."""
@@ -415,7 +414,7 @@ class Editor:
         return spread, len(others)
 
     def _path(self, topic_id: str) -> Path:
-        if not _TOPIC_ID.match(topic_id):
+        if not ID_PATTERN.match(topic_id):
             raise KeyError(topic_id)
         return self.topics_dir / f"{topic_id}.yaml"
 

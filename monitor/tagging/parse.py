@@ -34,9 +34,8 @@ from monitor.tagging.rules import (
     Within,
 )
 from monitor.tagging.terms import TermError, compile_term
-from monitor.yamlfile import ConfigError, FieldPath, YamlDoc, format_field
+from monitor.yamlfile import ID_PATTERN, ConfigError, FieldPath, YamlDoc, format_field
 
-_ID = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 _WORDS = re.compile(r"(\d+)\s*words?\Z")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(?:[-_][A-Za-z0-9]+)?\Z")
 _TOPIC_FIELDS = ("id", "title", "description", "severity", "match", "title_weight", "threshold",
@@ -387,7 +386,7 @@ def _unknown_fields(doc: YamlDoc, at: FieldPath, data: dict[str, Any], known: tu
 def _identifier(doc: YamlDoc, data: dict[str, Any], errors: list[ConfigError], *,
                 kind: str) -> str | None:
     value = data.get("id")
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
         errors.append(doc.error(("id",) if "id" in data else (),
                                 f"missing or bad id: a {kind} id is lower-case letters, digits, "
                                 f"'-' and '_' (got {value!r})"))
