@@ -221,7 +221,7 @@ def child(size: int, count: int) -> dict[str, float]:
             items = generate(Path(again), size, count, FEED_ITEM_CHARS)
         for raw in articles[:20]:  # warm the normalization tables
             tag(matcher, raw)
-        rate, p99, matches = throughput(matcher, items)
+        rate, p99, _ = throughput(matcher, items)
         full_rate, full_p99, matches = throughput(matcher, articles)
         naive = NaiveLoop(matcher.watch_topics)
         sample = articles[:max(5, min(count, 200_000 // max(size, 1)))]
