@@ -5,8 +5,8 @@ of its own), the input messages, and the outputs expected of them. Out: a :class
 to start, ``kill -9``, stop and restart one process; :func:`wait_until`, which fails with the
 tail of every stage's log; :class:`Outputs`, a Kafka topic read back while it fills; and a
 :class:`Tally` of lost, duplicated and unexpected outputs. It looks only at what a user sees
-(messages on Kafka topics, ``/metrics``, exit codes, log lines), never at a stage's internals,
-and it never mocks Kafka.
+(messages on Kafka topics, a consumer group's lag, ``/metrics``, exit codes, log lines), never
+at a stage's internals, and it never mocks Kafka.
 
 ::
 
@@ -44,6 +44,8 @@ from types import TracebackType
 from typing import Any
 
 from monitor import bus
+from monitor.article import ARTICLE_PARTITIONS
+from monitor.catalogue import worker_app_id
 from monitor.config import Settings
 from tests.kafkaread import TopicTail
 from tests.metricsread import free_port, scrape
@@ -274,6 +276,25 @@ def wait_until(predicate: Callable[[], bool], *, timeout: float, what: str,
         if time.monotonic() - began > timeout:
             raise AssertionError(f"{what}: not within {timeout:.0f} s\n{tails(stages)}")
         time.sleep(interval)
+
+
+def wait_committed(settings: Settings, topic: str, *, timeout: float,
+                   stages: Sequence[Stage] = ()) -> float:
+    """Wait until the worker's consumer group has committed every message of ``topic`` (its
+    lag, as ``kafka-consumer-groups --describe`` shows it, is 0); return the seconds waited.
+
+    A worker has caught up only then: outputs seen for every input may still come from an
+    earlier run, while this run has input left to process (a message Faust dropped after the
+    restart, read again later).
+    """
+    probe = bus.LagProbe(settings.kafka_bootstrap, group_id=worker_app_id(settings),
+                         topics=(settings.topic(topic),))
+    try:
+        return wait_until(lambda: not any(probe.lag(range(ARTICLE_PARTITIONS)).values()),
+                          timeout=timeout, what=f"the worker to commit all of {topic}",
+                          stages=stages)
+    finally:
+        probe.close()
 
 
 # -- outputs -------------------------------------------------------------------------------
