@@ -4,7 +4,7 @@ Beside the app run two watchdog threads, outside the event loop so that they see
 blocked as well as one that waits forever: every few seconds one asks Kafka how many messages of
 the worker's partitions wait uncommitted and feeds that to the worker's
 :class:`~monitor.health.StallWatch` (what ``/readyz`` answers), and has a partition whose
-committed offset has not moved for a minute with input waiting read again from there; the other
+committed offset has not moved for 20 s with input waiting read again from there; the other
 exits the process with status 1 when a partition has had input waiting for
 ``NEWSWATCH_STALL_AFTER`` seconds without its committed offset moving, so that a supervisor
 restarts it instead of leaving a worker that looks alive and does nothing. Two threads, because
@@ -100,9 +100,14 @@ def _interval(worker: Any) -> float:
     return float(min(10.0, worker.health.stall_after / 5))
 
 
+#: Seconds a partition may sit stuck with input waiting before the worker reads it again. A
+#: worker that processes anything commits within seconds; reading again costs only repeats.
+READ_AGAIN_AFTER = 20.0
+
+
 def _read_again_after(worker: Any) -> float:
     """How long a partition may sit stuck before it is read again (well before the exit)."""
-    return float(min(60.0, worker.health.stall_after / 3))
+    return float(min(READ_AGAIN_AFTER, worker.health.stall_after / 3))
 
 
 def _probe_lag(worker: Any, probe: Any) -> None:
