@@ -79,7 +79,6 @@ RECENT = 8
 VETO_TRIES = 4
 
 
-
 class EditorStore(WindowSource, Protocol):
     """What the editor reads from the console's store."""
 
